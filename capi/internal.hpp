@@ -1,0 +1,69 @@
+// internal.hpp - shared by the capi C++ files; never installed.
+#ifndef MT_CAPI_INTERNAL_HPP
+#define MT_CAPI_INTERNAL_HPP
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+
+#include <libtorrent/session.hpp>
+#include <libtorrent/sha1_hash.hpp>
+
+#include "mt_capi.h"
+
+namespace mtcapi {
+
+using clock_type = std::chrono::steady_clock;
+
+// One running get_peers lookup: what was reported and when it ends.
+struct peer_lookup {
+    std::set<std::string> seen;
+    clock_type::time_point deadline;
+};
+
+// What the put callback (network thread) found when the DHT already held a
+// newer item than the one we asked to store; reported with the put alert.
+struct stale_note {
+    std::int64_t found_seq;
+    std::int64_t wanted_seq;
+};
+
+} // namespace mtcapi
+
+struct mt_session {
+    int pipe_r = -1, pipe_w = -1;       // self-pipe behind mt_session_fd()
+    std::deque<mt_event> queue;          // converted, not yet delivered
+    std::map<lt::sha1_hash, mtcapi::peer_lookup> lookups;
+
+    // Shared with libtorrent's network thread (put callbacks): guarded by mu.
+    std::mutex mu;
+    std::map<lt::sha1_hash, mtcapi::stale_note> stale;
+    std::map<lt::sha1_hash, std::int64_t> known_seq;  // highest seq seen per target
+
+    // Declared last so it is destroyed first: its destructor stops the
+    // network thread, whose callbacks use the members above.
+    lt::session ses;
+
+    explicit mt_session(lt::session_params&& p) : ses(std::move(p)) {}
+};
+
+namespace mtcapi {
+
+// Fill err from a caught exception; returns code.
+int set_from_exception(mt_error* err, int code, char const* what, char const* doing);
+
+// Find a torrent by id; MT_ENOTFOUND (with the hex id) if there is none.
+int find_torrent(mt_session* s, uint8_t const id[20], lt::torrent_handle& h, mt_error* err);
+
+// Torrent id of a handle's info-hashes (v1, else truncated v2).
+lt::sha1_hash torrent_id(lt::info_hash_t const& ih);
+
+void hex_encode(uint8_t const* p, std::size_t n, char* out);
+
+} // namespace mtcapi
+
+#endif
