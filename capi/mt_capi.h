@@ -61,6 +61,10 @@ typedef struct mt_session_config {
      * restrictions in routing tables, raised rate limits, no port retry,
      * several connections per IP. Default 0. */
     int loopback;
+    /* BEP-43 read-only DHT node: queries (get, put, announce) work, but
+     * other nodes never add this one to their routing tables. Right for
+     * short-lived clients. Default 0. */
+    int dht_read_only;
     /* SOCKS5 proxy; NULL host disables it. */
     const char *proxy_host;
     int proxy_port;
@@ -225,6 +229,11 @@ int mt_dht_verify_mutable(const uint8_t pk[32], const uint8_t *salt,
 /* 0 if buf is exactly one valid, canonical bencoded value (what libtorrent
  * would re-encode byte for byte), else MT_EINVAL naming the problem. */
 int mt_bencode_check(const uint8_t *buf, size_t len, mt_error *err);
+
+/* If buf is one bencoded byte string, point *str and *str_len into buf at its
+ * bytes and return 0; else MT_EINVAL (e.g. a dict or an integer). */
+int mt_bencode_get_string(const uint8_t *buf, size_t len, const uint8_t **str,
+                          size_t *str_len, mt_error *err);
 
 /* Bencode a byte string ("<len>:<bytes>") into a new buffer (mt_free). */
 int mt_bencode_string(const uint8_t *s, size_t len, uint8_t **out,
@@ -405,6 +414,9 @@ void mt_free(void *p);
 
 /* Library version string, e.g. "0.1.0". */
 const char *mt_version(void);
+
+/* Version of the libtorrent the library runs on, e.g. "2.0.8.0". */
+const char *mt_engine_version(void);
 
 #ifdef __cplusplus
 }

@@ -26,6 +26,7 @@
 #include <libtorrent/kademlia/announce_flags.hpp>
 #include <libtorrent/read_resume_data.hpp>
 #include <libtorrent/session_params.hpp>
+#include <libtorrent/version.hpp>
 #include <libtorrent/write_resume_data.hpp>
 
 #include "internal.hpp"
@@ -89,9 +90,9 @@ int decode_canonical(uint8_t const* buf, std::size_t len, lt::entry& out, mt_err
     lt::bencode(std::back_inserter(re), out);
     if (re.size() != len || memcmp(re.data(), buf, len) != 0)
         return mt_error_set(err, MT_EINVAL,
-                            "value is not canonical bencoding (it re-encodes to %zu bytes, "
-                            "not the %zu given: trailing bytes, unsorted keys or leading zeros)",
-                            re.size(), len);
+                            "value is not canonical bencoding (%s)",
+                            re.size() < len ? "bytes follow the first value"
+                                            : "dictionary keys unsorted or repeated, or a number has leading zeros");
     return MT_OK;
 }
 
@@ -543,6 +544,7 @@ lt::settings_pack settings_from(mt_session_config const* cfg)
     pack.set_bool(sp::enable_dht, cfg->enable_dht != 0);
     if (cfg->dht_routers)
         pack.set_str(sp::dht_bootstrap_nodes, cfg->dht_routers);
+    pack.set_bool(sp::dht_read_only, cfg->dht_read_only != 0);
     pack.set_bool(sp::enable_lsd, cfg->enable_lsd != 0);
     pack.set_bool(sp::enable_upnp, cfg->enable_upnp != 0);
     pack.set_bool(sp::enable_natpmp, cfg->enable_natpmp != 0);
@@ -639,6 +641,11 @@ extern "C" {
 const char* mt_version(void)
 {
     return PACKAGE_VERSION;
+}
+
+const char* mt_engine_version(void)
+{
+    return lt::version_str;
 }
 
 void mt_free(void* p)
@@ -1063,6 +1070,26 @@ int mt_bencode_check(const uint8_t* buf, size_t len, mt_error* err)
     try {
         lt::entry e;
         return decode_canonical(buf, len, e, err);
+    } catch (std::exception const& e) {
+        return set_from_exception(err, MT_EINVAL, e.what(), "decoding bencoding");
+    }
+}
+
+int mt_bencode_get_string(const uint8_t* buf, size_t len, const uint8_t** str, size_t* str_len, mt_error* err)
+{
+    if (!buf || !str || !str_len)
+        return mt_error_set(err, MT_EINVAL, "buffer and outputs are required");
+    try {
+        lt::error_code ec;
+        lt::bdecode_node n = lt::bdecode({reinterpret_cast<char const*>(buf), static_cast<std::ptrdiff_t>(len)}, ec);
+        if (ec)
+            return mt_error_set(err, MT_EINVAL, "not valid bencoding: %s", ec.message().c_str());
+        if (n.type() != lt::bdecode_node::string_t)
+            return mt_error_set(err, MT_EINVAL, "bencoded value is not a byte string");
+        lt::string_view v = n.string_value();
+        *str = reinterpret_cast<uint8_t const*>(v.data());
+        *str_len = v.size();
+        return MT_OK;
     } catch (std::exception const& e) {
         return set_from_exception(err, MT_EINVAL, e.what(), "decoding bencoding");
     }

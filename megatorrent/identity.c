@@ -100,6 +100,8 @@ int mt_identity_parse(const char *json, size_t len, mt_identity **out, mt_error 
 
     if (!json || !out)
         return mt_error_set(err, MT_EINVAL, "json and out are required");
+    if (sodium_init() < 0)
+        return mt_error_set(err, MT_ECRYPTO, "libsodium failed to initialise");
     if (len > MT_KEYFILE_MAX)
         return mt_error_set(err, MT_ETOOBIG, "key file is %zu bytes; at most %d expected", len, MT_KEYFILE_MAX);
     root = cJSON_ParseWithLength(json, len);
@@ -155,6 +157,8 @@ int mt_identity_load(const char *path, mt_identity **out, mt_error *err)
 
     if (!path || !out)
         return mt_error_set(err, MT_EINVAL, "path and out are required");
+    if (sodium_init() < 0) /* sodium_malloc below needs it */
+        return mt_error_set(err, MT_ECRYPTO, "libsodium failed to initialise");
     fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0) {
         if (errno == ENOENT)
@@ -204,6 +208,8 @@ int mt_identity_to_json(const mt_identity *id, char **out, mt_error *err)
     char *skhex, *buf;
     if (!id || !out)
         return mt_error_set(err, MT_EINVAL, "identity and out are required");
+    if (sodium_init() < 0)
+        return mt_error_set(err, MT_ECRYPTO, "libsodium failed to initialise");
     buf = sodium_malloc(cap);
     skhex = sodium_malloc(129);
     if (!buf || !skhex) {
