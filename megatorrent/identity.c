@@ -104,6 +104,10 @@ int mt_identity_parse(const char *json, size_t len, mt_identity **out, mt_error 
         return mt_error_set(err, MT_ECRYPTO, "libsodium failed to initialise");
     if (len > MT_KEYFILE_MAX)
         return mt_error_set(err, MT_ETOOBIG, "key file is %zu bytes; at most %d expected", len, MT_KEYFILE_MAX);
+    /* Hex fields never need escapes; refusing them stops "\u0000" from
+     * hiding trailing bytes behind a NUL that strlen() would stop at. */
+    if (memchr(json, '\\', len) || memchr(json, '\0', len))
+        return mt_error_set(err, MT_EINVAL, "key file contains escapes or NUL bytes; it holds only hex strings");
     root = cJSON_ParseWithLength(json, len);
     if (!cJSON_IsObject(root)) {
         cJSON_Delete(root);

@@ -4,6 +4,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include <sodium.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "mt_identity.h"
@@ -108,6 +109,45 @@ START_TEST(bep46_pointer_vector)
     ck_assert(mt_dht_mutable_target(mt_identity_public_key(id), (const uint8_t *)"megatorrent", 11, target,
                                     NULL) == 0);
     t_assert_hex(target, 20, "3bd04312754377964ba7b9e7f7c0587befaea663");
+    mt_identity_free(id);
+}
+END_TEST
+
+START_TEST(key_files_parse_and_refuse)
+{
+    mt_identity *id = seed_identity(), *back = NULL;
+    char *json = NULL, bad[512], dir[] = "/tmp/mt-id-XXXXXX", path[128];
+    mt_error err;
+    ck_assert(mt_identity_to_json(id, &json, NULL) == 0);
+    /* The reference client's shape: 2-space JSON, no trailing newline. */
+    ck_assert(strncmp(json, "{\n  \"publicKey\": \"03a107bf", 26) == 0);
+    ck_assert(json[strlen(json) - 1] == '}');
+    ck_assert_int_eq(mt_identity_parse(json, strlen(json), &back, &err), 0);
+    ck_assert(memcmp(mt_identity_secret_key(back), mt_identity_secret_key(id), 64) == 0);
+    mt_identity_free(back);
+
+    /* An escaped NUL must not hide trailing bytes from the hex check. */
+    snprintf(bad, sizeof bad, "%.*s\\u0000zz\"\n}", (int)(strlen(json) - 3), json);
+    ck_assert_int_eq(mt_identity_parse(bad, strlen(bad), &back, &err), MT_EINVAL);
+    /* A public key that is not the secret key's. */
+    snprintf(bad, sizeof bad, "%s", json);
+    bad[20] = bad[20] == '0' ? '1' : '0'; /* inside the publicKey hex */
+    ck_assert_int_eq(mt_identity_parse(bad, strlen(bad), &back, &err), MT_EINVAL);
+    ck_assert_msg(strstr(err.message, "does not belong") != NULL, "%s", err.message);
+
+    /* Saved 0600; refused once group or others can read it. */
+    ck_assert(mkdtemp(dir) != NULL);
+    snprintf(path, sizeof path, "%s/id.json", dir);
+    ck_assert_int_eq(mt_identity_save(id, path, 0, &err), 0);
+    ck_assert_int_eq(mt_identity_save(id, path, 0, &err), MT_EEXIST);
+    ck_assert_int_eq(mt_identity_load(path, &back, &err), 0);
+    mt_identity_free(back);
+    ck_assert(chmod(path, 0640) == 0);
+    ck_assert_int_eq(mt_identity_load(path, &back, &err), MT_EPERM);
+    ck_assert_msg(strstr(err.message, "chmod 600") != NULL, "%s", err.message);
+    unlink(path);
+    rmdir(dir);
+    mt_identity_json_free(json);
     mt_identity_free(id);
 }
 END_TEST
@@ -502,6 +542,7 @@ static Suite *dht_suite(void)
     tcase_add_test(vec, bep44_vectors);
     tcase_add_test(vec, bep46_pointer_vector);
     tcase_add_test(vec, bencode_checks);
+    tcase_add_test(vec, key_files_parse_and_refuse);
     tcase_add_test(vec, dht_off_reports_state_error);
     suite_add_tcase(s, vec);
 
