@@ -64,6 +64,13 @@ lt::sha1_hash torrent_id(lt::info_hash_t const& ih);
 
 void hex_encode(uint8_t const* p, std::size_t n, char* out);
 
+// Strict "host:port" / "[v6]:port": a non-empty host without spaces, a port
+// of 1-5 digits in 1-65535 (no sign, no spaces). MT_EINVAL otherwise.
+int parse_endpoint(char const* hp, std::string& host, int& port, mt_error* err);
+
+// An http(s) URL with a host and no whitespace or control bytes.
+bool valid_http_url(char const* url);
+
 } // namespace mtcapi
 
 #endif

@@ -308,6 +308,7 @@ typedef struct mt_add_params {
     unsigned       flags;         /* MT_ADD_* */
 } mt_add_params;
 
+/* Add a torrent; MT_EEXIST if it is already in the session. */
 int mt_torrent_add(mt_session *s, const mt_add_params *p, uint8_t id_out[20],
                    mt_error *err);
 int mt_torrent_remove(mt_session *s, const uint8_t id[20], int delete_files,
@@ -392,7 +393,7 @@ typedef enum mt_torrent_version {
 typedef struct mt_create_params {
     const char *path;             /* a file, or a folder (walked recursively) */
     mt_torrent_version version;   /* default (0) = hybrid */
-    int piece_size;               /* bytes, power of two >= 16 KiB; 0 = auto */
+    int piece_size;               /* bytes, power of two, 16 KiB-512 MiB; 0 = auto */
     const char *const *web_seeds; /* url-list entries */
     size_t num_web_seeds;
     const char *const *trackers;  /* one tier each */

@@ -494,24 +494,6 @@ int read_file(char const* path, std::size_t cap, std::vector<char>& out, mt_erro
     return MT_OK;
 }
 
-int parse_hostport(char const* hp, std::string& host, int& port, mt_error* err)
-{
-    std::string s(hp ? hp : "");
-    auto colon = s.rfind(':');
-    if (s.empty() || colon == std::string::npos || colon == 0 || colon + 1 == s.size())
-        return mt_error_set(err, MT_EINVAL, "'%s' is not HOST:PORT", s.c_str());
-    host = s.substr(0, colon);
-    if (host.size() > 2 && host.front() == '[' && host.back() == ']')
-        host = host.substr(1, host.size() - 2);
-    char* end = nullptr;
-    errno = 0;
-    long p = strtol(s.c_str() + colon + 1, &end, 10);
-    if (errno || *end || p < 1 || p > 65535)
-        return mt_error_set(err, MT_EINVAL, "'%s': port must be 1-65535", s.c_str());
-    port = static_cast<int>(p);
-    return MT_OK;
-}
-
 int add_node_list(mt_session* s, char const* list, mt_error* err)
 {
     std::string all(list);
@@ -522,7 +504,7 @@ int add_node_list(mt_session* s, char const* list, mt_error* err)
         if (!one.empty()) {
             std::string host;
             int port = 0;
-            int rc = parse_hostport(one.c_str(), host, port, err);
+            int rc = parse_endpoint(one.c_str(), host, port, err);
             if (rc)
                 return rc;
             s->ses.add_dht_node({host, port});
@@ -598,6 +580,48 @@ int validate_config(mt_session_config const* cfg, mt_error* err)
 } // namespace
 
 namespace mtcapi {
+
+int parse_endpoint(char const* hp, std::string& host, int& port, mt_error* err)
+{
+    std::string s(hp ? hp : "");
+    auto colon = s.rfind(':');
+    if (s.empty() || colon == std::string::npos || colon == 0 || colon + 1 == s.size())
+        return mt_error_set(err, MT_EINVAL, "'%s' is not HOST:PORT", s.c_str());
+    host = s.substr(0, colon);
+    bool bracketed = host.size() > 2 && host.front() == '[' && host.back() == ']';
+    if (bracketed)
+        host = host.substr(1, host.size() - 2);
+    if (host.empty() || host.find_first_of(" \t[]") != std::string::npos ||
+        (!bracketed && host.find(':') != std::string::npos) || (bracketed && host.find(':') == std::string::npos))
+        return mt_error_set(err, MT_EINVAL, "'%s': bad host (IPv6 goes in brackets, IPv4 does not)", s.c_str());
+    std::string digits = s.substr(colon + 1);
+    if (digits.size() > 5 || digits.find_first_not_of("0123456789") != std::string::npos || digits[0] == '0')
+        return mt_error_set(err, MT_EINVAL, "'%s': port must be 1-65535", s.c_str());
+    port = std::stoi(digits);
+    if (port < 1 || port > 65535)
+        return mt_error_set(err, MT_EINVAL, "'%s': port must be 1-65535", s.c_str());
+    return MT_OK;
+}
+
+bool valid_http_url(char const* url)
+{
+    if (!url)
+        return false;
+    std::size_t skip;
+    if (strncmp(url, "http://", 7) == 0)
+        skip = 7;
+    else if (strncmp(url, "https://", 8) == 0)
+        skip = 8;
+    else
+        return false;
+    char const* host = url + skip;
+    if (*host == '\0' || *host == '/' || *host == ':' || *host == '?')
+        return false;
+    for (char const* p = url; *p; ++p)
+        if (static_cast<unsigned char>(*p) <= 0x20 || *p == 0x7f)
+            return false;
+    return true;
+}
 
 int set_from_exception(mt_error* err, int code, char const* what, char const* doing)
 {
@@ -849,7 +873,7 @@ int mt_session_add_dht_node(mt_session* s, const char* hostport, mt_error* err)
     try {
         std::string host;
         int port = 0;
-        int rc = parse_hostport(hostport, host, port, err);
+        int rc = parse_endpoint(hostport, host, port, err);
         if (rc)
             return rc;
         s->ses.add_dht_node({host, port});

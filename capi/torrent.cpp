@@ -13,6 +13,7 @@
 #include <libtorrent/add_torrent_params.hpp>
 #include <libtorrent/bencode.hpp>
 #include <libtorrent/create_torrent.hpp>
+#include <libtorrent/error_code.hpp>
 #include <libtorrent/magnet_uri.hpp>
 #include <libtorrent/read_resume_data.hpp>
 #include <libtorrent/torrent_handle.hpp>
@@ -191,10 +192,14 @@ int mt_torrent_add(mt_session* s, const mt_add_params* p, uint8_t id_out[20], mt
         }
         if (p->flags & MT_ADD_SEED_MODE)
             atp.flags |= lt::torrent_flags::seed_mode;
+        // A second add must not silently keep the first one's path and flags.
+        atp.flags |= lt::torrent_flags::duplicate_is_error;
         if (p->flags & MT_ADD_UPLOAD_ONLY)
             atp.flags |= lt::torrent_flags::upload_mode;
         lt::error_code ec;
         lt::torrent_handle h = s->ses.add_torrent(std::move(atp), ec);
+        if (ec == lt::errors::duplicate_torrent)
+            return mt_error_set(err, MT_EEXIST, "the torrent is already in this session");
         if (ec)
             return mt_error_set(err, MT_EENGINE, "adding torrent: %s", ec.message().c_str());
         if (id_out) {
@@ -384,8 +389,8 @@ int mt_torrent_set_file_priority(mt_session* s, const uint8_t id[20], int index,
 int mt_torrent_add_web_seed(mt_session* s, const uint8_t id[20], const char* url, mt_error* err)
 {
     mt_error_clear(err);
-    if (!url || (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0))
-        return mt_error_set(err, MT_EINVAL, "web seed '%s' is not an http(s) URL", url ? url : "(null)");
+    if (!valid_http_url(url))
+        return mt_error_set(err, MT_EINVAL, "web seed '%s' is not an http(s) URL with a host", url ? url : "(null)");
     try {
         lt::torrent_handle h;
         int rc = find_torrent(s, id, h, err);
@@ -404,18 +409,11 @@ int mt_torrent_connect_peer(mt_session* s, const uint8_t id[20], const char* ipp
     if (!ipport)
         return mt_error_set(err, MT_EINVAL, "peer address is required");
     try {
-        std::string str(ipport);
-        auto colon = str.rfind(':');
-        if (colon == std::string::npos || colon == 0)
-            return mt_error_set(err, MT_EINVAL, "'%s' is not IP:PORT", ipport);
-        std::string host = str.substr(0, colon);
-        if (host.size() > 2 && host.front() == '[' && host.back() == ']')
-            host = host.substr(1, host.size() - 2);
-        char* end = nullptr;
-        errno = 0;
-        long port = strtol(str.c_str() + colon + 1, &end, 10);
-        if (errno || *end || port < 1 || port > 65535)
-            return mt_error_set(err, MT_EINVAL, "'%s': port must be 1-65535", ipport);
+        std::string host;
+        int port = 0;
+        int prc = parse_endpoint(ipport, host, port, err);
+        if (prc)
+            return prc;
         lt::error_code ec;
         lt::address addr = lt::make_address(host, ec);
         if (ec)
@@ -498,8 +496,9 @@ int mt_torrent_create(const mt_create_params* p, uint8_t** out, size_t* out_len,
     *out = nullptr;
     *out_len = 0;
     int ps = p->piece_size;
-    if (ps != 0 && (ps < 16384 || (ps & (ps - 1)) != 0))
-        return mt_error_set(err, MT_EINVAL, "piece size %d is not a power of two >= 16384", ps);
+    // libtorrent refuses piece lengths above INT_MAX / 2 when loading.
+    if (ps != 0 && (ps < 16384 || ps > 512 * 1024 * 1024 || (ps & (ps - 1)) != 0))
+        return mt_error_set(err, MT_EINVAL, "piece size %d is not a power of two from 16 KiB to 512 MiB", ps);
     lt::create_flags_t flags{};
     switch (static_cast<int>(p->version)) {
     case MT_TORRENT_V1: flags = lt::create_torrent::v1_only; break;
@@ -510,16 +509,22 @@ int mt_torrent_create(const mt_create_params* p, uint8_t** out, size_t* out_len,
     }
     for (size_t i = 0; i < p->num_web_seeds; ++i) {
         char const* u = p->web_seeds[i];
-        if (!u || (strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0))
-            return mt_error_set(err, MT_EINVAL, "web seed '%s' is not an http(s) URL", u ? u : "(null)");
+        if (!valid_http_url(u))
+            return mt_error_set(err, MT_EINVAL, "web seed '%s' is not an http(s) URL with a host", u ? u : "(null)");
     }
     try {
-        std::string path(p->path);
-        while (path.size() > 1 && path.back() == '/')
-            path.pop_back();
+        // Resolve ".", ".." and symlinks first: the name is the real last
+        // component, never "." or "..".
+        char* real = realpath(p->path, nullptr);
+        if (!real)
+            return mt_error_set(err, MT_EIO, "cannot read %s: %s", p->path, strerror(errno));
+        std::string path(real);
+        free(real);
         struct stat st;
         if (stat(path.c_str(), &st) != 0)
             return mt_error_set(err, MT_EIO, "cannot read %s: %s", path.c_str(), strerror(errno));
+        if (path == "/")
+            return mt_error_set(err, MT_EINVAL, "cannot make a torrent of the root folder");
         std::string name = basename_of(path);
         lt::file_storage fs;
         if (S_ISREG(st.st_mode)) {
