@@ -392,7 +392,7 @@ typedef enum mt_torrent_version {
 
 typedef struct mt_create_params {
     const char *path;             /* a file, or a folder (walked recursively) */
-    mt_torrent_version version;   /* default (0) = hybrid */
+    int version;                  /* an mt_torrent_version; 0 = hybrid */
     int piece_size;               /* bytes, power of two, 16 KiB-512 MiB; 0 = auto */
     const char *const *web_seeds; /* url-list entries */
     size_t num_web_seeds;

@@ -500,12 +500,12 @@ int mt_torrent_create(const mt_create_params* p, uint8_t** out, size_t* out_len,
     if (ps != 0 && (ps < 16384 || ps > 512 * 1024 * 1024 || (ps & (ps - 1)) != 0))
         return mt_error_set(err, MT_EINVAL, "piece size %d is not a power of two from 16 KiB to 512 MiB", ps);
     lt::create_flags_t flags{};
-    switch (static_cast<int>(p->version)) {
+    switch (p->version) {
     case MT_TORRENT_V1: flags = lt::create_torrent::v1_only; break;
     case MT_TORRENT_V2: flags = lt::create_torrent::v2_only; break;
     case MT_TORRENT_HYBRID:
     case 0: break;
-    default: return mt_error_set(err, MT_EINVAL, "torrent version %d is not 1, 2 or 3", (int)p->version);
+    default: return mt_error_set(err, MT_EINVAL, "torrent version %d is not 1, 2 or 3", p->version);
     }
     for (size_t i = 0; i < p->num_web_seeds; ++i) {
         char const* u = p->web_seeds[i];

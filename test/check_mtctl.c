@@ -192,6 +192,37 @@ START_TEST(immutable_round_trip)
 }
 END_TEST
 
+START_TEST(announce_then_peers)
+{
+    char out[8192];
+    const char *ih = "6d6567612d746f7272656e742d74657374000001";
+    cJSON *doc, *peers, *e;
+    int seen = 0;
+    {
+        const char *a[] = {"--json", "dht", "announce", ih, "--port", "7777", "-b", bootstrap, NULL};
+        ck_assert_int_eq(run(out, sizeof out, a), 0);
+        doc = parse(out);
+        ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(doc, "confirmed")));
+        cJSON_Delete(doc);
+    }
+    {
+        const char *a[] = {"--json", "dht", "peers", ih, "-t", "3", "-b", bootstrap, NULL};
+        ck_assert_int_eq(run(out, sizeof out, a), 0);
+        doc = parse(out);
+        peers = cJSON_GetObjectItem(doc, "peers");
+        ck_assert(cJSON_IsArray(peers));
+        cJSON_ArrayForEach(e, peers) {
+            const char *p = e->valuestring;
+            size_t l = strlen(p);
+            if (l > 5 && !strcmp(p + l - 5, ":7777"))
+                seen++;
+        }
+        ck_assert_int_eq(seen, 1);  /* listed once, though several nodes store it */
+        cJSON_Delete(doc);
+    }
+}
+END_TEST
+
 /* ------------------------------------------------------------ offline */
 
 START_TEST(usage_and_exit_codes)
@@ -289,6 +320,7 @@ static Suite *mtctl_suite(void)
     tcase_set_timeout(net, 180);
     tcase_add_test(net, put_get_between_processes);
     tcase_add_test(net, immutable_round_trip);
+    tcase_add_test(net, announce_then_peers);
     suite_add_tcase(s, net);
     return s;
 }
