@@ -25,30 +25,12 @@
 #include "mt_capi.h"
 #include "mt_identity.h"
 #include "mt_testnet.h"
+#include "bench_util.h"
 
 #define WAIT_MS 30000      /* bounds a hang; times nothing */
 #define VALUE_TEXT 97      /* "97:" + 97 bytes = a 100-byte bencoded value */
 #define SALT "bench"
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-/* xorshift64*: picks pairs and fills values; seeded from --seed. */
-static uint64_t rng_state;
-
-static uint64_t rng_next(void)
-{
-    uint64_t x = rng_state;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    rng_state = x;
-    return x * 0x2545F4914F6CDD1DULL;
-}
 
 static int cmp_double(const void *a, const void *b)
 {

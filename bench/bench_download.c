@@ -30,6 +30,7 @@
 
 #include "mt_capi.h"
 #include "mt_testnet.h"
+#include "bench_util.h"
 
 #define CHUNK (1u << 20)
 #define MIB (1024.0 * 1024.0)
@@ -46,24 +47,6 @@ static void on_signal(int sig)
     interrupted = 1;
 }
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static uint64_t rng_state;
-
-static uint64_t rng_next(void)
-{
-    uint64_t x = rng_state;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    rng_state = x;
-    return x * 0x2545F4914F6CDD1DULL;
-}
 
 /* Remove path and everything below it; symlinks are removed, not followed. */
 static void rm_rf(const char *path)
