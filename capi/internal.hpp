@@ -62,7 +62,13 @@ int find_torrent(mt_session* s, uint8_t const id[20], lt::torrent_handle& h, mt_
 // Torrent id of a handle's info-hashes (v1, else truncated v2).
 lt::sha1_hash torrent_id(lt::info_hash_t const& ih);
 
-void hex_encode(uint8_t const* p, std::size_t n, char* out);
+// Copy src into dst (cap bytes), cut to fit and NUL-terminated.
+inline void copy_str(char* dst, std::size_t cap, std::string const& src)
+{
+    std::size_t n = src.size() < cap - 1 ? src.size() : cap - 1;
+    src.copy(dst, n);
+    dst[n] = '\0';
+}
 
 // Strict "host:port" / "[v6]:port": a non-empty host without spaces, a port
 // of 1-5 digits in 1-65535 (no sign, no spaces). MT_EINVAL otherwise.

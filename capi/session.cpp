@@ -30,6 +30,7 @@
 #include <libtorrent/write_resume_data.hpp>
 
 #include "internal.hpp"
+#include "mt_util.h"
 
 using namespace mtcapi;
 
@@ -64,13 +65,6 @@ void drain(int fd)
     char buf[256];
     while (read(fd, buf, sizeof buf) > 0) {
     }
-}
-
-void copy_str(char* dst, std::size_t cap, std::string const& src)
-{
-    std::size_t n = std::min(cap - 1, src.size());
-    memcpy(dst, src.data(), n);
-    dst[n] = '\0';
 }
 
 // Decode one canonical bencoded value into an entry; MT_EINVAL otherwise.
@@ -628,16 +622,6 @@ int set_from_exception(mt_error* err, int code, char const* what, char const* do
     return mt_error_set(err, code, "%s: %s", doing, what);
 }
 
-void hex_encode(uint8_t const* p, std::size_t n, char* out)
-{
-    static char const digits[] = "0123456789abcdef";
-    for (std::size_t i = 0; i < n; ++i) {
-        out[2 * i] = digits[p[i] >> 4];
-        out[2 * i + 1] = digits[p[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
 lt::sha1_hash torrent_id(lt::info_hash_t const& ih)
 {
     if (ih.has_v1())
@@ -652,7 +636,7 @@ int find_torrent(mt_session* s, uint8_t const id[20], lt::torrent_handle& h, mt_
     h = s->ses.find_torrent(lt::sha1_hash(reinterpret_cast<char const*>(id)));
     if (!h.is_valid()) {
         char hex[41];
-        hex_encode(id, 20, hex);
+        mt_hex_encode(id, 20, hex);
         return mt_error_set(err, MT_ENOTFOUND, "no torrent with id %s in this session", hex);
     }
     return MT_OK;

@@ -29,13 +29,6 @@ namespace {
 // Largest .torrent we load (libtorrent's own default limit is 10 MB).
 constexpr std::size_t kTorrentMax = 32 * 1024 * 1024;
 
-void copy_str(char* dst, std::size_t cap, std::string const& src)
-{
-    std::size_t n = std::min(cap - 1, src.size());
-    memcpy(dst, src.data(), n);
-    dst[n] = '\0';
-}
-
 mt_torrent_state map_state(lt::torrent_status::state_t st)
 {
     switch (st) {

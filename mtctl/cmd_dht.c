@@ -383,12 +383,9 @@ static int lookup_peers(mt_session *s, const uint8_t ih[20], int ms, cJSON *arr,
     int added = 0;
     if (mt_dht_get_peers(s, ih, ms, NULL) != 0)
         return 0;
-    for (;;) {
-        if (mt_session_wait_event(s, MT_EVENT_DHT_PEERS_DONE, ih, ms + 5000, &ev, NULL) != 0)
-            break;
+    /* The lookup's end; replies before it stay queued for the loop below. */
+    if (mt_session_wait_event(s, MT_EVENT_DHT_PEERS_DONE, ih, ms + 5000, &ev, NULL) == 0)
         mt_event_clear(&ev);
-        break;
-    }
     while (mt_session_next_event(s, &ev)) {
         if (ev.type == MT_EVENT_DHT_PEERS && !memcmp(ev.target, ih, 20)) {
             for (size_t i = 0; i < ev.num_peers; i++) {
@@ -406,6 +403,20 @@ static int lookup_peers(mt_session *s, const uint8_t ih[20], int ms, cJSON *arr,
     return added;
 }
 
+/* Shared start of the commands that take one INFOHASH_HEX: parse options,
+ * decode the hash, join the DHT. 0 on success; -1 after --help; else an
+ * exit code (the error already printed). */
+static int open_for_hash(int argc, char **argv, dht_args *a, int default_timeout_s, uint8_t ih[20],
+                         mt_session **s)
+{
+    int rc = parse_args(argc, argv, a, default_timeout_s);
+    if (rc)
+        return rc;
+    if (mt_hex_decode(a->arg, ih, 20) != 0)
+        return fail(EXIT_USAGE, "INFOHASH must be 40 hex digits");
+    return net_open(&a->net, s);
+}
+
 static int dht_announce(int argc, char **argv)
 {
     dht_args a;
@@ -413,14 +424,10 @@ static int dht_announce(int argc, char **argv)
     mt_error err;
     uint8_t ih[20];
     int64_t t0, deadline;
-    int rc = parse_args(argc, argv, &a, 30), confirmed = 0, port;
+    int rc = open_for_hash(argc, argv, &a, 30, ih, &s), confirmed = 0, port;
     char want_suffix[16];
     if (rc)
         return rc < 0 ? EXIT_OK : rc;
-    if (mt_hex_decode(a.arg, ih, 20) != 0)
-        return fail(EXIT_USAGE, "INFOHASH must be 40 hex digits");
-    if ((rc = net_open(&a.net, &s)) != 0)
-        return rc;
     t0 = mt_now_ms();
     deadline = t0 + a.net.timeout_ms;
     if ((rc = mt_dht_announce(s, ih, a.port, &err)) != 0) {
@@ -465,13 +472,9 @@ static int dht_peers(int argc, char **argv)
     uint8_t ih[20];
     int64_t t0;
     cJSON *doc, *arr;
-    int rc = parse_args(argc, argv, &a, 5);
+    int rc = open_for_hash(argc, argv, &a, 5, ih, &s);
     if (rc)
         return rc < 0 ? EXIT_OK : rc;
-    if (mt_hex_decode(a.arg, ih, 20) != 0)
-        return fail(EXIT_USAGE, "INFOHASH must be 40 hex digits");
-    if ((rc = net_open(&a.net, &s)) != 0)
-        return rc;
     t0 = mt_now_ms();
     doc = cJSON_CreateObject();
     add_hex(doc, "info_hash", ih, 20);

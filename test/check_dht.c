@@ -443,11 +443,8 @@ START_TEST(announce_then_get_peers_finds_all)
     for (int round = 0; round < 40 && found < 3; round++) {
         mt_event ev;
         ck_assert_int_eq(mt_dht_get_peers(q, ih, 500, &err), 0);
-        for (;;) {
-            t_wait(q, MT_EVENT_DHT_PEERS_DONE, ih, &ev);
-            mt_event_clear(&ev);
-            break;
-        }
+        t_wait(q, MT_EVENT_DHT_PEERS_DONE, ih, &ev);
+        mt_event_clear(&ev);
         while (mt_session_next_event(q, &ev)) {
             if (ev.type == MT_EVENT_DHT_PEERS && memcmp(ev.target, ih, 20) == 0)
                 for (size_t k = 0; k < ev.num_peers; k++)
