@@ -384,6 +384,20 @@ int mt_torrent_info_hashes(const uint8_t *torrent, size_t len,
                            uint8_t id_out[20], int *has_v1, uint8_t v1[20],
                            int *has_v2, uint8_t v2[32], mt_error *err);
 
+/* What a magnet link names, as libtorrent's own parser reads it. */
+typedef struct mt_magnet_info {
+    int     has_v1;       /* xt=urn:btih: (40 hex or 32 base32) */
+    uint8_t v1[20];
+    int     has_v2;       /* xt=urn:btmh:1220<64 hex> */
+    uint8_t v2[32];
+    uint8_t id[20];       /* the torrent id mt_torrent_* functions take */
+    char    name[256];    /* dn=, cut to fit; "" when absent */
+} mt_magnet_info;
+
+/* Parse a magnet link (at most 8 KiB). MT_EINVAL, with libtorrent's reason,
+ * if it is malformed or names no info-hash. */
+int mt_magnet_parse(const char *uri, mt_magnet_info *out, mt_error *err);
+
 typedef enum mt_torrent_version {
     MT_TORRENT_V1 = 1,
     MT_TORRENT_V2 = 2,

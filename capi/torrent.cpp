@@ -28,6 +28,7 @@ namespace {
 
 // Largest .torrent we load (libtorrent's own default limit is 10 MB).
 constexpr std::size_t kTorrentMax = 32 * 1024 * 1024;
+constexpr std::size_t kMagnetMax = 8192;
 
 mt_torrent_state map_state(lt::torrent_status::state_t st)
 {
@@ -478,6 +479,37 @@ int mt_torrent_info_hashes(const uint8_t* torrent, size_t len, uint8_t id_out[20
         return MT_OK;
     } catch (std::exception const& e) {
         return set_from_exception(err, MT_EINVAL, e.what(), "parsing .torrent");
+    }
+}
+
+int mt_magnet_parse(const char* uri, mt_magnet_info* out, mt_error* err)
+{
+    mt_error_clear(err);
+    if (!uri || !out)
+        return mt_error_set(err, MT_EINVAL, "uri and out are required");
+    size_t len = strnlen(uri, kMagnetMax + 1);
+    if (len > kMagnetMax)
+        return mt_error_set(err, MT_ETOOBIG, "magnet link is over %zu bytes", kMagnetMax);
+    try {
+        lt::error_code ec;
+        lt::add_torrent_params m = lt::parse_magnet_uri(lt::string_view(uri, len), ec);
+        if (ec)
+            return mt_error_set(err, MT_EINVAL, "not a usable magnet link: %s", ec.message().c_str());
+        lt::info_hash_t const& ih = m.info_hashes;
+        if (!ih.has_v1() && !ih.has_v2())
+            return mt_error_set(err, MT_EINVAL, "magnet link names no info-hash (xt=urn:btih or urn:btmh)");
+        memset(out, 0, sizeof *out);
+        out->has_v1 = ih.has_v1();
+        out->has_v2 = ih.has_v2();
+        if (out->has_v1)
+            memcpy(out->v1, ih.v1.data(), 20);
+        if (out->has_v2)
+            memcpy(out->v2, ih.v2.data(), 32);
+        memcpy(out->id, torrent_id(ih).data(), 20);
+        copy_str(out->name, sizeof out->name, m.name);
+        return MT_OK;
+    } catch (std::exception const& e) {
+        return set_from_exception(err, MT_EINVAL, e.what(), "parsing magnet link");
     }
 }
 

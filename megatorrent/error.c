@@ -21,6 +21,7 @@ const char *mt_strerror(int code)
     case MT_EPERM:     return "permission problem";
     case MT_EEXIST:    return "already exists";
     case MT_ECRYPTO:   return "signature or key check failed";
+    case MT_ENEEDKEY:  return "a passphrase or read key is needed";
     default:           return "unknown error";
     }
 }

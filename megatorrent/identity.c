@@ -89,7 +89,74 @@ static void wipe_string(cJSON *item)
         sodium_memzero(item->valuestring, strlen(item->valuestring));
 }
 
+/* Read a JSON integer member within [lo, hi]; -1 if absent or out of range. */
+static long long json_int_in(const cJSON *obj, const char *name, long long lo, long long hi)
+{
+    const cJSON *n = cJSON_GetObjectItemCaseSensitive(obj, name);
+    double d;
+    if (!cJSON_IsNumber(n))
+        return -1;
+    d = n->valuedouble;
+    if (d != d || d < (double)lo || d > (double)hi || d != (double)(long long)d)
+        return -1;
+    return (long long)d;
+}
+
+/*
+ * Open the passphrase box of a protected key file into sk (64 bytes).
+ * MT_ENEEDKEY without a passphrase, MT_EINVAL for a malformed box,
+ * MT_ECRYPTO when the passphrase is wrong or the file was altered.
+ */
+static int open_secret_box(const cJSON *root, const char *pass, size_t pass_len, uint8_t *sk,
+                           mt_error *err)
+{
+    const cJSON *kdf = cJSON_GetObjectItemCaseSensitive(root, "kdf");
+    const cJSON *saltj = cJSON_GetObjectItemCaseSensitive(root, "salt");
+    const cJSON *noncej = cJSON_GetObjectItemCaseSensitive(root, "nonce");
+    const cJSON *boxj = cJSON_GetObjectItemCaseSensitive(root, "secretKeyBox");
+    uint8_t salt[crypto_pwhash_SALTBYTES], nonce[crypto_secretbox_NONCEBYTES];
+    uint8_t box[crypto_sign_SECRETKEYBYTES + crypto_secretbox_MACBYTES];
+    uint8_t *key;
+    long long ops, mem;
+    int rc = MT_OK;
+
+    if (!cJSON_IsString(kdf) || strcmp(kdf->valuestring, MT_KEYFILE_KDF) != 0)
+        return mt_error_set(err, MT_EINVAL, "key file: kdf must be \"%s\"", MT_KEYFILE_KDF);
+    /* Caps stop a hostile key file from asking for unbounded work. */
+    ops = json_int_in(root, "opslimit", crypto_pwhash_OPSLIMIT_MIN, MT_KEYFILE_OPS_MAX);
+    mem = json_int_in(root, "memlimit", crypto_pwhash_MEMLIMIT_MIN, MT_KEYFILE_MEM_MAX);
+    if (ops < 0 || mem < 0)
+        return mt_error_set(err, MT_EINVAL, "key file: opslimit must be %d..%d and memlimit %d..%lld",
+                            crypto_pwhash_OPSLIMIT_MIN, MT_KEYFILE_OPS_MAX, crypto_pwhash_MEMLIMIT_MIN,
+                            (long long)MT_KEYFILE_MEM_MAX);
+    if (!cJSON_IsString(saltj) || mt_hex_decode(saltj->valuestring, salt, sizeof salt) != 0)
+        return mt_error_set(err, MT_EINVAL, "key file: salt must be %d hex digits", 2 * crypto_pwhash_SALTBYTES);
+    if (!cJSON_IsString(noncej) || mt_hex_decode(noncej->valuestring, nonce, sizeof nonce) != 0)
+        return mt_error_set(err, MT_EINVAL, "key file: nonce must be %d hex digits",
+                            2 * crypto_secretbox_NONCEBYTES);
+    if (!cJSON_IsString(boxj) || mt_hex_decode(boxj->valuestring, box, sizeof box) != 0)
+        return mt_error_set(err, MT_EINVAL, "key file: secretKeyBox must be %zu hex digits", 2 * sizeof box);
+    if (!pass)
+        return mt_error_set(err, MT_ENEEDKEY, "key file is passphrase-protected; a passphrase is needed");
+    key = sodium_malloc(crypto_secretbox_KEYBYTES);
+    if (!key)
+        return mt_error_set(err, MT_ENOMEM, "out of secure memory");
+    if (crypto_pwhash(key, crypto_secretbox_KEYBYTES, pass, pass_len, salt, (unsigned long long)ops,
+                      (size_t)mem, crypto_pwhash_ALG_ARGON2ID13) != 0)
+        rc = mt_error_set(err, MT_ENOMEM, "Argon2id needs %lld bytes of memory and could not get them", mem);
+    else if (crypto_secretbox_open_easy(sk, box, sizeof box, nonce, key) != 0)
+        rc = mt_error_set(err, MT_ECRYPTO, "key file: wrong passphrase (or the file was altered)");
+    sodium_free(key);
+    return rc;
+}
+
 int mt_identity_parse(const char *json, size_t len, mt_identity **out, mt_error *err)
+{
+    return mt_identity_parse_protected(json, len, NULL, 0, out, err);
+}
+
+int mt_identity_parse_protected(const char *json, size_t len, const char *pass, size_t pass_len,
+                                mt_identity **out, mt_error *err)
 {
     cJSON *root, *pkj, *skj;
     mt_identity *id = NULL;
@@ -122,8 +189,17 @@ int mt_identity_parse(const char *json, size_t len, mt_identity **out, mt_error 
         rc = mt_error_set(err, MT_EINVAL, "key file: publicKey must be 64 hex digits");
         goto done;
     }
-    if (!cJSON_IsString(skj) || mt_hex_decode(skj->valuestring, id->sk, crypto_sign_SECRETKEYBYTES) != 0) {
-        rc = mt_error_set(err, MT_EINVAL, "key file: secretKey must be 128 hex digits");
+    if (skj) {
+        if (!cJSON_IsString(skj) || mt_hex_decode(skj->valuestring, id->sk, crypto_sign_SECRETKEYBYTES) != 0) {
+            rc = mt_error_set(err, MT_EINVAL, "key file: secretKey must be 128 hex digits");
+            goto done;
+        }
+    } else if (cJSON_GetObjectItemCaseSensitive(root, "secretKeyBox")) {
+        rc = open_secret_box(root, pass, pass_len, id->sk, err);
+        if (rc)
+            goto done;
+    } else {
+        rc = mt_error_set(err, MT_EINVAL, "key file: has neither secretKey nor secretKeyBox");
         goto done;
     }
     /* The secret's seed must derive the stated public key. */
@@ -153,6 +229,12 @@ done:
 }
 
 int mt_identity_load(const char *path, mt_identity **out, mt_error *err)
+{
+    return mt_identity_load_protected(path, NULL, 0, out, err);
+}
+
+int mt_identity_load_protected(const char *path, const char *pass, size_t pass_len, mt_identity **out,
+                               mt_error *err)
 {
     struct stat st;
     char *buf;
@@ -196,7 +278,7 @@ int mt_identity_load(const char *path, mt_identity **out, mt_error *err)
     } else if (n > MT_KEYFILE_MAX) {
         rc = mt_error_set(err, MT_ETOOBIG, "key file %s is over %d bytes", path, MT_KEYFILE_MAX);
     } else {
-        rc = mt_identity_parse(buf, (size_t)n, out, err);
+        rc = mt_identity_parse_protected(buf, (size_t)n, pass, pass_len, out, err);
         if (rc)
             mt_error_prefix(err, path);
     }
@@ -234,61 +316,122 @@ void mt_identity_json_free(char *json)
     sodium_free(json);
 }
 
+int mt_identity_to_json_protected(const mt_identity *id, const char *pass, size_t pass_len, char **out,
+                                  mt_error *err)
+{
+    static const size_t cap = 512;
+    uint8_t salt[crypto_pwhash_SALTBYTES], nonce[crypto_secretbox_NONCEBYTES];
+    uint8_t box[crypto_sign_SECRETKEYBYTES + crypto_secretbox_MACBYTES];
+    char pkhex[65], salthex[2 * sizeof salt + 1], noncehex[2 * sizeof nonce + 1], boxhex[2 * sizeof box + 1];
+    uint8_t *key;
+    char *buf;
+
+    if (!id || !pass || !out)
+        return mt_error_set(err, MT_EINVAL, "identity, passphrase and out are required");
+    if (sodium_init() < 0)
+        return mt_error_set(err, MT_ECRYPTO, "libsodium failed to initialise");
+    key = sodium_malloc(crypto_secretbox_KEYBYTES);
+    buf = sodium_malloc(cap);
+    if (!key || !buf) {
+        sodium_free(key);
+        sodium_free(buf);
+        return mt_error_set(err, MT_ENOMEM, "out of secure memory");
+    }
+    randombytes_buf(salt, sizeof salt);
+    randombytes_buf(nonce, sizeof nonce);
+    if (crypto_pwhash(key, crypto_secretbox_KEYBYTES, pass, pass_len, salt, MT_KEYFILE_OPS, MT_KEYFILE_MEM,
+                      crypto_pwhash_ALG_ARGON2ID13) != 0) {
+        sodium_free(key);
+        sodium_free(buf);
+        return mt_error_set(err, MT_ENOMEM, "Argon2id could not get %d bytes of memory", MT_KEYFILE_MEM);
+    }
+    crypto_secretbox_easy(box, id->sk, crypto_sign_SECRETKEYBYTES, nonce, key);
+    sodium_free(key);
+    mt_hex_encode(id->pk, 32, pkhex);
+    mt_hex_encode(salt, sizeof salt, salthex);
+    mt_hex_encode(nonce, sizeof nonce, noncehex);
+    mt_hex_encode(box, sizeof box, boxhex);
+    snprintf(buf, cap,
+             "{\n  \"publicKey\": \"%s\",\n  \"kdf\": \"%s\",\n  \"opslimit\": %d,\n  \"memlimit\": %d,\n"
+             "  \"salt\": \"%s\",\n  \"nonce\": \"%s\",\n  \"secretKeyBox\": \"%s\"\n}",
+             pkhex, MT_KEYFILE_KDF, MT_KEYFILE_OPS, MT_KEYFILE_MEM, salthex, noncehex, boxhex);
+    *out = buf;
+    return MT_OK;
+}
+
+int mt_identity_transport(const mt_identity *id, mt_identity **out, mt_error *err)
+{
+    uint8_t *seed;
+    int rc;
+    if (!id || !out)
+        return mt_error_set(err, MT_EINVAL, "identity and out are required");
+    if (sodium_init() < 0)
+        return mt_error_set(err, MT_ECRYPTO, "libsodium failed to initialise");
+    seed = sodium_malloc(crypto_sign_SEEDBYTES);
+    if (!seed)
+        return mt_error_set(err, MT_ENOMEM, "out of secure memory");
+    /* The identity seed is the first half of libsodium's secret key. */
+    crypto_kdf_derive_from_key(seed, crypto_sign_SEEDBYTES, MT_TRANSPORT_SUBKEY, MT_TRANSPORT_CONTEXT, id->sk);
+    rc = mt_identity_from_seed(seed, out, err);
+    sodium_free(seed);
+    return rc;
+}
+
+/* "megatorrent-transport-v1" || transport_pk || created_at (u64 big-endian). */
+static void attestation_message(const uint8_t transport_pk[32], uint64_t created_at, uint8_t *msg)
+{
+    size_t n = sizeof MT_ATTEST_DOMAIN - 1;
+    memcpy(msg, MT_ATTEST_DOMAIN, n);
+    memcpy(msg + n, transport_pk, 32);
+    for (int i = 0; i < 8; i++)
+        msg[n + 32 + i] = (uint8_t)(created_at >> (56 - 8 * i));
+}
+
+int mt_identity_attest(const mt_identity *id, const uint8_t transport_pk[32], uint64_t created_at,
+                       uint8_t sig[64], mt_error *err)
+{
+    uint8_t msg[sizeof MT_ATTEST_DOMAIN - 1 + 32 + 8];
+    if (!id || !transport_pk || !sig)
+        return mt_error_set(err, MT_EINVAL, "identity, transport key and sig are required");
+    attestation_message(transport_pk, created_at, msg);
+    crypto_sign_detached(sig, NULL, msg, sizeof msg, id->sk);
+    return MT_OK;
+}
+
+int mt_identity_attest_verify(const uint8_t identity_pk[32], const uint8_t transport_pk[32],
+                              uint64_t created_at, const uint8_t sig[64], mt_error *err)
+{
+    uint8_t msg[sizeof MT_ATTEST_DOMAIN - 1 + 32 + 8];
+    if (!identity_pk || !transport_pk || !sig)
+        return mt_error_set(err, MT_EINVAL, "keys and sig are required");
+    if (sodium_init() < 0)
+        return mt_error_set(err, MT_ECRYPTO, "libsodium failed to initialise");
+    attestation_message(transport_pk, created_at, msg);
+    if (crypto_sign_verify_detached(sig, msg, sizeof msg, identity_pk) != 0)
+        return mt_error_set(err, MT_ECRYPTO, "transport key attestation does not verify under the identity key");
+    return MT_OK;
+}
+
 int mt_identity_save(const mt_identity *id, const char *path, int overwrite, mt_error *err)
 {
+    return mt_identity_save_protected(id, path, NULL, 0, overwrite, err);
+}
+
+int mt_identity_save_protected(const mt_identity *id, const char *path, const char *pass,
+                               size_t pass_len, int overwrite, mt_error *err)
+{
     char *json = NULL;
-    char tmp[4096];
-    size_t len, off = 0;
-    int fd, rc;
+    int rc;
 
     if (!id || !path)
         return mt_error_set(err, MT_EINVAL, "identity and path are required");
-    if (!overwrite && access(path, F_OK) == 0)
-        return mt_error_set(err, MT_EEXIST, "%s already exists; refusing to overwrite a key", path);
-    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= sizeof tmp)
-        return mt_error_set(err, MT_EINVAL, "path too long");
-    rc = mt_identity_to_json(id, &json, err);
+    rc = pass ? mt_identity_to_json_protected(id, pass, pass_len, &json, err)
+              : mt_identity_to_json(id, &json, err);
     if (rc)
         return rc;
-    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        rc = mt_error_set(err, MT_EIO, "cannot create %s: %s", tmp, strerror(errno));
-        goto out;
-    }
-    len = strlen(json);
-    while (off < len) {
-        ssize_t n = write(fd, json + off, len - off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            rc = mt_error_set(err, MT_EIO, "cannot write %s: %s", tmp, strerror(errno));
-            close(fd);
-            unlink(tmp);
-            goto out;
-        }
-        off += (size_t)n;
-    }
-    if (fsync(fd) != 0 || close(fd) != 0) {
-        rc = mt_error_set(err, MT_EIO, "cannot flush %s: %s", tmp, strerror(errno));
-        unlink(tmp);
-        goto out;
-    }
-    if (!overwrite) {
-        /* link() fails if path appeared meanwhile: never clobber a key. */
-        if (link(tmp, path) != 0) {
-            rc = mt_error_set(err, errno == EEXIST ? MT_EEXIST : MT_EIO, "cannot create %s: %s", path,
-                              strerror(errno));
-            unlink(tmp);
-            goto out;
-        }
-        unlink(tmp);
-    } else if (rename(tmp, path) != 0) {
-        rc = mt_error_set(err, MT_EIO, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
-        unlink(tmp);
-        goto out;
-    }
-    rc = MT_OK;
-out:
+    rc = mt_file_write_atomic(path, json, strlen(json), 0600, overwrite, err);
+    if (rc == MT_EEXIST)
+        mt_error_set(err, MT_EEXIST, "%s already exists; refusing to overwrite a key", path);
     mt_identity_json_free(json);
     return rc;
 }

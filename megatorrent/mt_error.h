@@ -25,7 +25,8 @@ enum {
     MT_ESTATE     = -9,  /* not possible in the current state (e.g. DHT off) */
     MT_EPERM      = -10, /* file permissions unsafe or access denied */
     MT_EEXIST     = -11, /* already exists */
-    MT_ECRYPTO    = -12  /* signature or key check failed */
+    MT_ECRYPTO    = -12, /* signature or key check failed */
+    MT_ENEEDKEY   = -13  /* a passphrase or read key is needed */
 };
 
 #define MT_ERROR_MSG_MAX 256

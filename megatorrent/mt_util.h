@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mt_error.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -16,8 +18,34 @@ void mt_hex_encode(const uint8_t *in, size_t n, char *out);
  * 0 on success, MT_EINVAL if hex is not exactly that. */
 int mt_hex_decode(const char *hex, uint8_t *out, size_t n);
 
-/* Milliseconds on a monotonic clock. */
+/* Milliseconds on a monotonic clock (intervals, deadlines). */
 int64_t mt_now_ms(void);
+
+/* Milliseconds since the Unix epoch (timestamps, sequence numbers). */
+int64_t mt_wall_ms(void);
+
+/*
+ * Write a file atomically: temp file in the same directory (created with
+ * mode), fsync, rename (or link when overwrite is 0, so an existing file is
+ * never clobbered: MT_EEXIST), then fsync the directory. On any error the
+ * old file, if there was one, is untouched. MT_EIO names the step.
+ */
+int mt_file_write_atomic(const char *path, const void *data, size_t len, unsigned mode,
+                         int overwrite, mt_error *err);
+
+/*
+ * Read a whole file ("-" is stdin) into a new malloc'd, NUL-terminated
+ * buffer (free()). MT_ETOOBIG if it holds more than max bytes,
+ * MT_ENOTFOUND if it does not exist, MT_EIO otherwise.
+ */
+int mt_file_read(const char *path, size_t max, char **out, size_t *out_len, mt_error *err);
+
+/*
+ * A name safe to create inside a directory: '/', '\\' and control bytes
+ * become '_', leading dots become '_' (so never "." or ".."), cut to cap-1
+ * bytes on a UTF-8 character boundary, never empty. MT_EINVAL if cap < 2.
+ */
+int mt_filename_sanitize(const char *name, char *out, size_t cap);
 
 #ifdef __cplusplus
 }

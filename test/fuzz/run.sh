@@ -37,6 +37,7 @@ max_len_of() {
     fuzz_bencode) echo 2048 ;;
     fuzz_torrent) echo 65536 ;;
     fuzz_dht_item) echo 2048 ;;
+    fuzz_manifest) echo 16384 ;;
     *) echo 4096 ;;
     esac
 }
