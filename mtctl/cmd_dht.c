@@ -227,11 +227,9 @@ static int dht_put(int argc, char **argv)
         free(v);
         return fail(EXIT_FAILED, "VALUE is %zu bytes bencoded; BEP-44 items must be under 1000", vlen);
     }
-    if (a.keyfile && mt_identity_load(a.keyfile, &id, &err) != 0) {
+    if (a.keyfile && (rc = load_identity(a.keyfile, NULL, &id)) != EXIT_OK) {
         free(v);
-        return fail(err.code == MT_EPERM || err.code == MT_ENOTFOUND || err.code == MT_EIO ? EXIT_LOCAL
-                                                                                          : EXIT_FAILED,
-                    "%s", err.message);
+        return rc;
     }
     if ((rc = net_open(&a.net, &s)) != 0)
         goto out;

@@ -20,8 +20,16 @@ static const char usage_text[] =
     "Commands:\n"
     "  testnet [--nodes N] [--seconds S] [--address A]\n"
     "                       run a loopback DHT network and print its endpoints\n"
-    "  key generate [-o FILE] [--force]\n"
+    "  key generate [-o FILE] [--force] [--encrypt]\n"
     "                       make an Ed25519 identity (reference key-file format)\n"
+    "  key show [-k FILE] [--salt NAME]\n"
+    "                       public key, transport key and feed address\n"
+    "  key import FILE [-o DEST] [--encrypt]\n"
+    "                       store a key file from elsewhere as the default key\n"
+    "  manifest create [-k KEY] [--title T] [--seq N] [--read-key HEX] (ITEM...|-i FILE)\n"
+    "                       sign a manifest of magnet links, feeds, files, text\n"
+    "  manifest verify [--key ADDRESS] [--min-seq N] FILE\n"
+    "  manifest show FILE | manifest diff OLD NEW\n"
     "  dht put -k KEYFILE [--salt S] [--seq N] [--bencoded] VALUE\n"
     "  dht put --immutable [--bencoded] VALUE\n"
     "  dht get PUBKEY_HEX [--salt S]\n"
@@ -227,6 +235,8 @@ int main(int argc, char **argv)
     optind = 0; /* full reset for the command's own getopt_long */
     if (!strcmp(cmd, "key"))
         return cmd_key(argc, argv);
+    if (!strcmp(cmd, "manifest"))
+        return cmd_manifest(argc, argv);
     if (!strcmp(cmd, "dht"))
         return cmd_dht(argc, argv);
     if (!strcmp(cmd, "testnet"))

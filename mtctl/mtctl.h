@@ -7,6 +7,8 @@
 #include <stdint.h>
 
 #include "mt_capi.h"
+#include "mt_identity.h"
+#include "mt_util.h"
 
 /* Exit codes (documented in mtctl(1)). */
 enum {
@@ -52,9 +54,40 @@ int net_open(const net_opts *o, mt_session **out);
 /* Parse a non-negative integer option value; -1 if invalid. */
 long long parse_count(const char *s, long long max);
 
+/* ---- keys.c: where keys and state live, passphrases ---- */
+
+/* $MT_KEY, else $XDG_CONFIG_HOME/megatorrent/key.json or
+ * ~/.config/megatorrent/key.json. 0 or -1 (no HOME, too long). */
+int default_key_path(char *buf, size_t cap);
+
+/* $MT_STATE_DIR, else $XDG_STATE_HOME/megatorrent or
+ * ~/.local/state/megatorrent. 0 or -1. */
+int default_state_dir(char *buf, size_t cap);
+
+/* mkdir -p path (each new level with mode); 0 or -1 (errno). */
+int make_dirs(const char *path, unsigned mode);
+/* make_dirs of the directory part of file. */
+int make_parent_dirs(const char *file, unsigned mode);
+
+/*
+ * A passphrase from --passphrase-file FILE (first line), else MT_PASSPHRASE,
+ * else asked on the terminal (twice if confirm). *out is sodium_malloc'd:
+ * release with passphrase_free(). Returns EXIT_OK or fail()'s exit code.
+ */
+int get_passphrase(const char *file, int confirm, const char *what, char **out, size_t *len);
+void passphrase_free(char *pass);
+
+/* Load path (NULL: the default key), asking for a passphrase if the file is
+ * protected. Returns EXIT_OK or fail()'s exit code. */
+int load_identity(const char *path, const char *passfile, mt_identity **out);
+
+/* 64 hex digits into key, or fail(EXIT_USAGE). */
+int parse_read_key(const char *hex, uint8_t key[32]);
+
 /* Commands. argv[0] is the command word. */
 int cmd_key(int argc, char **argv);
 int cmd_dht(int argc, char **argv);
 int cmd_testnet(int argc, char **argv);
+int cmd_manifest(int argc, char **argv);
 
 #endif

@@ -39,6 +39,9 @@ static int run(char *out, size_t cap, const char *const *args)
     pid = fork();
     ck_assert(pid >= 0);
     if (pid == 0) {
+        int devnull = open("/dev/null", O_RDONLY);
+        /* No terminal: mtctl must never wait for a passphrase here. */
+        dup2(devnull, 0);
         dup2(pipefd[1], 1);
         close(pipefd[0]);
         close(pipefd[1]);
@@ -307,6 +310,256 @@ START_TEST(key_files)
 }
 END_TEST
 
+
+#define SEED00_PK "03a107bff3ce10be1d70dd18e74bc09967e4d6309ba50d5f1ddc8664125531b8"
+
+/* Path of a reference vector file. */
+static const char *vector(const char *name)
+{
+    static char path[1024];
+    const char *dir = getenv("MT_VECTORS");
+    snprintf(path, sizeof path, "%s/%s", dir ? dir : "test/vectors", name);
+    return path;
+}
+
+/* The "message" of a --json error document. */
+static int error_has(const char *out, const char *needle)
+{
+    cJSON *doc = parse(out);
+    cJSON *m = cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "error"), "message");
+    int ok = cJSON_IsString(m) && strstr(m->valuestring, needle) != NULL;
+    if (!ok)
+        fprintf(stderr, "error document %s lacks \"%s\"\n", out, needle);
+    cJSON_Delete(doc);
+    return ok;
+}
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    ck_assert(f != NULL);
+    fputs(text, f);
+    ck_assert(fclose(f) == 0);
+}
+
+START_TEST(key_import_show)
+{
+    char dir[] = "/tmp/mt-keyimp-XXXXXX", key[128], enc[128], out[8192], src[128];
+    cJSON *doc;
+    ck_assert(mkdtemp(dir) != NULL);
+    snprintf(key, sizeof key, "%s/conf/key.json", dir);
+    snprintf(enc, sizeof enc, "%s/enc.json", dir);
+    snprintf(src, sizeof src, "%s/ref.json", dir);
+    {
+        /* A reference-client key file, as it arrives (mode 0644). */
+        char cmd[1536];
+        snprintf(cmd, sizeof cmd, "cp '%s' '%s' && chmod 644 '%s'", vector("ref-key-seed00.json"), src, src);
+        ck_assert(system(cmd) == 0);
+    }
+    setenv("MT_KEY", key, 1);
+    {
+        const char *a[] = {"--json", "key", "import", src, NULL};
+        ck_assert_int_eq(run(out, sizeof out, a), 0);
+        doc = parse(out);
+        ck_assert_str_eq(str(doc, "publicKey"), SEED00_PK);
+        cJSON_Delete(doc);
+    }
+    {
+        /* The default key now is that identity. */
+        const char *a[] = {"--json", "key", "show", NULL};
+        ck_assert_int_eq(run(out, sizeof out, a), 0);
+        doc = parse(out);
+        ck_assert_str_eq(str(doc, "publicKey"), SEED00_PK);
+        ck_assert_str_eq(str(doc, "transportKey"), "b320b7a4ad14236e34e53cc9b448322763f1e675a8a2929893335901e9715e17");
+        ck_assert_str_eq(str(doc, "feed"), "magnet:?xs=urn:btpk:" SEED00_PK);
+        ck_assert_str_eq(str(doc, "uri"), "megatorrent://" SEED00_PK);
+        cJSON_Delete(doc);
+    }
+    {
+        const char *a[] = {"--json", "key", "show", "--salt", "hi", NULL};
+        ck_assert_int_eq(run(out, sizeof out, a), 0);
+        doc = parse(out);
+        ck_assert_str_eq(str(doc, "feed"), "magnet:?xs=urn:btpk:" SEED00_PK "&s=6869");
+        cJSON_Delete(doc);
+    }
+    {
+        /* Not over an existing key. */
+        const char *a[] = {"--json", "key", "import", src, NULL};
+        ck_assert_int_eq(run(out, sizeof out, a), 1);
+        ck_assert(error_has(out, "--force"));
+    }
+    /* Passphrase protection. */
+    setenv("MT_PASSPHRASE", "pass phrase", 1);
+    {
+        const char *a[] = {"--json", "key", "import", "--encrypt", "-o", enc, src, NULL};
+        ck_assert_int_eq(run(out, sizeof out, a), 0);
+    }
+    {
+        const char *a[] = {"--json", "key", "show", "-k", enc, NULL};
+        ck_assert_int_eq(run(out, sizeof out, a), 0);
+        doc = parse(out);
+        ck_assert_str_eq(str(doc, "publicKey"), SEED00_PK);
+        cJSON_Delete(doc);
+    }
+    setenv("MT_PASSPHRASE", "other phrase", 1);
+    {
+        const char *a[] = {"--json", "key", "show", "-k", enc, NULL};
+        ck_assert_int_eq(run(out, sizeof out, a), 1);
+        ck_assert(error_has(out, "wrong passphrase"));
+    }
+    unsetenv("MT_PASSPHRASE");
+    {
+        /* No passphrase source and no terminal: a usage error, no prompt. */
+        const char *a[] = {"--json", "key", "show", "-k", enc, NULL};
+        ck_assert_int_eq(run(out, sizeof out, a), 2);
+        ck_assert(error_has(out, "--passphrase-file"));
+    }
+    unsetenv("MT_KEY");
+    {
+        char cmd[300];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+        ck_assert(system(cmd) == 0);
+    }
+}
+END_TEST
+
+/* Field of a JSON document as a number. */
+static double num(cJSON *doc, const char *name)
+{
+    cJSON *it = cJSON_GetObjectItemCaseSensitive(doc, name);
+    ck_assert_msg(cJSON_IsNumber(it), "no number '%s'", name);
+    return it->valuedouble;
+}
+
+START_TEST(manifest_commands)
+{
+    char dir[] = "/tmp/mt-man-XXXXXX", key[128], m1[128], m2[128], items[128], out[65536];
+    char state[128], pkarg[160], bad[128];
+    cJSON *doc;
+    double seq1, seq2;
+    ck_assert(mkdtemp(dir) != NULL);
+    snprintf(key, sizeof key, "%s/key.json", dir);
+    snprintf(m1, sizeof m1, "%s/m1.json", dir);
+    snprintf(m2, sizeof m2, "%s/m2.json", dir);
+    snprintf(items, sizeof items, "%s/items.txt", dir);
+    snprintf(state, sizeof state, "%s/state", dir);
+    snprintf(bad, sizeof bad, "%s/bad.json", dir);
+    setenv("MT_STATE_DIR", state, 1);
+    {
+        const char *a[] = {"key", "generate", "-o", key, NULL};
+        ck_assert_int_eq(run(out, sizeof out, a), 0);
+    }
+    {
+        const char *a[] = {"--json", "manifest", "create", "-k", key, "--title", "Linux", "-o", m1,
+                           "magnet:?xt=urn:btih:fd7473f1a80221e4259c428dc4338fab60f26d33&dn=One",
+                           "just a note", NULL};
+        ck_assert_int_eq(run(out, sizeof out, a), 0);
+        doc = parse(out);
+        seq1 = num(doc, "sequence");
+        ck_assert_int_eq((int)num(doc, "items"), 2);
+        cJSON_Delete(doc);
+    }
+    write_file(items, "# the next version\n"
+                      "magnet:?xt=urn:btih:fd7473f1a80221e4259c428dc4338fab60f26d33&dn=One\n\n"
+                      "magnet:?xt=urn:btmh:1220a950ba5f2ae16836958775ab0c395386c2e749a55999830607ffced781911fb2\r\n");
+    {
+        const char *a[] = {"--json", "manifest", "create", "-k", key, "--title", "Linux", "-i", items, "-o", m2, NULL};
+        ck_assert_int_eq(run(out, sizeof out, a), 0);
+        doc = parse(out);
+        seq2 = num(doc, "sequence");
+        cJSON_Delete(doc);
+    }
+    ck_assert_msg(seq2 > seq1, "sequence did not grow: %.0f then %.0f", seq1, seq2);
+    {
+        /* A sequence at or below the last one used is refused. */
+        char s[32];
+        snprintf(s, sizeof s, "%.0f", seq2);
+        const char *a[] = {"--json", "manifest", "create", "-k", key, "--seq", s, "x", NULL};
+        ck_assert_int_eq(run(out, sizeof out, a), 1);
+        ck_assert(error_has(out, "not above"));
+    }
+    {
+        const char *a[] = {"--json", "manifest", "verify", m2, NULL};
+        ck_assert_int_eq(run(out, sizeof out, a), 0);
+        doc = parse(out);
+        ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(doc, "valid")));
+        ck_assert_int_eq((int)num(doc, "items"), 2);
+        snprintf(pkarg, sizeof pkarg, "megatorrent://%s", str(doc, "publicKey"));
+        cJSON_Delete(doc);
+    }
+    {
+        char s[32];
+        snprintf(s, sizeof s, "%.0f", seq2 + 1);
+        const char *a[] = {"--json", "manifest", "verify", "--key", pkarg, "--min-seq", s, m2, NULL};
+        ck_assert_int_eq(run(out, sizeof out, a), 1);
+        ck_assert(error_has(out, "sequence: "));
+    }
+    {
+        const char *a[] = {"--json", "manifest", "verify", "--key", SEED00_PK, m2, NULL};
+        ck_assert_int_eq(run(out, sizeof out, a), 1);
+        ck_assert(error_has(out, "publicKey: is "));
+    }
+    {
+        /* One changed byte: exit 1 naming the signature rule. */
+        char cmd[512];
+        snprintf(cmd, sizeof cmd, "sed 's/just a note/just a nope/' '%s' > '%s'", m1, bad);
+        ck_assert(system(cmd) == 0);
+        const char *a[] = {"--json", "manifest", "verify", bad, NULL};
+        ck_assert_int_eq(run(out, sizeof out, a), 1);
+        ck_assert(error_has(out, "signature: does not verify"));
+    }
+    {
+        const char *a[] = {"--json", "manifest", "diff", m1, m2, NULL};
+        cJSON *added, *removed;
+        ck_assert_int_eq(run(out, sizeof out, a), 0);
+        doc = parse(out);
+        added = cJSON_GetObjectItem(doc, "added");
+        removed = cJSON_GetObjectItem(doc, "removed");
+        ck_assert_int_eq(cJSON_GetArraySize(added), 1);
+        ck_assert_int_eq(cJSON_GetArraySize(removed), 1);
+        ck_assert_str_eq(str(cJSON_GetArrayItem(added, 0), "kind"), "magnet");
+        ck_assert_str_eq(str(cJSON_GetArrayItem(removed, 0), "text"), "just a note");
+        cJSON_Delete(doc);
+    }
+    {
+        const char *a[] = {"manifest", "show", m2, NULL};
+        ck_assert_int_eq(run(out, sizeof out, a), 0);
+        ck_assert_ptr_nonnull(strstr(out, "Linux (2)"));
+        ck_assert_ptr_nonnull(strstr(out, "v2 a950ba5f"));
+    }
+    {
+        /* A bad item is named, and no sequence is spent on it. */
+        const char *a[] = {"--json", "manifest", "create", "-k", key, "ok", "magnet:?xt=urn:btih:12", NULL};
+        ck_assert_int_eq(run(out, sizeof out, a), 1);
+        ck_assert(error_has(out, "item 2:"));
+    }
+    {
+        /* A manifest signed by the reference client, addressed by feed. */
+        const char *a[] = {"--json", "manifest", "verify", "--key", "magnet:?xs=urn:btpk:" SEED00_PK,
+                           vector("ref-b-magnets.json"), NULL};
+        ck_assert_int_eq(run(out, sizeof out, a), 0);
+    }
+    {
+        /* Private: sealed without the read key, readable with it. */
+        const char *rk = "4242424242424242424242424242424242424242424242424242424242424242";
+        const char *a[] = {"--json", "manifest", "show", vector("mt-private.json"), NULL};
+        const char *b[] = {"--json", "manifest", "show", "--read-key", rk, vector("mt-private.json"), NULL};
+        ck_assert_int_eq(run(out, sizeof out, a), 0);
+        doc = parse(out);
+        ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(doc, "sealed")));
+        cJSON_Delete(doc);
+        ck_assert_int_eq(run(out, sizeof out, b), 0);
+        ck_assert_ptr_nonnull(strstr(out, "secret note"));
+    }
+    unsetenv("MT_STATE_DIR");
+    {
+        char cmd[300];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+        ck_assert(system(cmd) == 0);
+    }
+}
+END_TEST
+
 static Suite *mtctl_suite(void)
 {
     Suite *s = suite_create("mtctl");
@@ -315,6 +568,8 @@ static Suite *mtctl_suite(void)
     tcase_set_timeout(off, 60);
     tcase_add_test(off, usage_and_exit_codes);
     tcase_add_test(off, key_files);
+    tcase_add_test(off, key_import_show);
+    tcase_add_test(off, manifest_commands);
     suite_add_tcase(s, off);
     tcase_add_checked_fixture(net, net_up, net_down);
     tcase_set_timeout(net, 180);
