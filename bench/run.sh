@@ -12,7 +12,7 @@ if [ $# -ne 1 ] || [ ! -d "$1" ]; then
 fi
 B=$(cd "$1" && pwd)
 
-for p in bench_dht bench_download; do
+for p in bench_dht bench_download bench_manifest; do
     if [ ! -x "$B/bench/$p" ]; then
         echo "run.sh: $B/bench/$p is not built (run: make bench/$p)" >&2
         exit 2
@@ -53,6 +53,7 @@ run() {
 run "$B/bench/bench_dht" --nodes 8 --rounds 200 --addr 127.0.40.1
 run "$B/bench/bench_dht" --nodes 32 --rounds 200 --addr 127.0.40.1
 run "$B/bench/bench_download" --size-mib 256 --addr 127.0.41.1
+run "$B/bench/bench_manifest" --repeat 41
 
 echo "## Markdown rows"
 i=1
