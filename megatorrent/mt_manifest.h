@@ -8,8 +8,9 @@
  * The signature is Ed25519 over the RFC 8785 canonical JSON of every member
  * but "signature" (what the Node.js reference client signs with
  * fast-json-stable-stringify). An item is a magnet link (v1 btih hex or
- * base32, v2 btmh, hybrid), a "magnet:?xs=urn:btpk:" link to another feed, a
- * text line, or a FileEntry object naming encrypted blobs.
+ * base32, v2 btmh, hybrid), a "magnet:?xs=urn:btpk:" link to another feed,
+ * text, or a FileEntry object naming encrypted blobs. Hex members must be
+ * lower case (what signers write), so ids compare as strings.
  *
  * Private manifests replace the readable members with
  *   "encrypted": true, "nonce": hex48, "ciphertext": hex
@@ -47,7 +48,9 @@ typedef enum mt_item_kind {
     MT_ITEM_MAGNET = 1, /* a torrent */
     MT_ITEM_FEED,       /* another megatorrent (magnet:?xs=urn:btpk:) */
     MT_ITEM_FILE,       /* a FileEntry: encrypted blobs */
-    MT_ITEM_TEXT        /* a line of text */
+    MT_ITEM_TEXT        /* any other string; it may hold control characters (the
+                           reference client signs what it is given), so strip
+                           them before printing */
 } mt_item_kind;
 
 /* Info-hashes of a magnet link. */
