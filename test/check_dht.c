@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include "mt_identity.h"
+#include "mt_manifest.h"
+#include "mt_pointer.h"
 #include "mt_testnet.h"
 #include "testutil.h"
 
@@ -531,6 +533,85 @@ START_TEST(session_state_round_trip)
 }
 END_TEST
 
+
+/* Put bencoded v on node `from` under (id, salt, seq); wait for the outcome. */
+static void put_value(int from, const mt_identity *id, const char *salt, int64_t seq, const uint8_t *v,
+                      size_t vlen)
+{
+    uint8_t target[20];
+    mt_error err;
+    mt_event ev;
+    mt_session *s = mt_testnet_session(net, from);
+    int rc = mt_dht_put_mutable(s, mt_identity_secret_key(id), (const uint8_t *)salt, strlen(salt), seq, v, vlen,
+                                target, &err);
+    ck_assert_msg(rc == 0, "put: %s", err.message);
+    t_wait(s, MT_EVENT_DHT_PUT, target, &ev);
+    ck_assert_msg(ev.error == 0 && ev.num_success >= 1, "put outcome: %s", ev.message);
+    mt_event_clear(&ev);
+}
+
+START_TEST(pointer_items_over_dht)
+{
+    /* Both forms of a feed's DHT value survive a real put and get: the
+     * inline manifest verifies against the feed key and the item's seq,
+     * and the {ih, ts, ws} pointer decodes to what was put. */
+    mt_identity *id = seed_identity();
+    mt_manifest_draft *d = NULL;
+    mt_manifest_expect e;
+    mt_manifest *m = NULL;
+    mt_pointer ptr;
+    mt_event ev;
+    mt_error err;
+    uint8_t *v = NULL, ih[20];
+    size_t vlen = 0, jlen = 0;
+    char *json = NULL;
+    const int64_t seq = 1700000000000;
+    const char *ws[] = {"http://127.0.10.200:8080/index/"};
+
+    ck_assert(mt_manifest_draft_new(&d, &err) == 0);
+    ck_assert(mt_manifest_draft_add_item(d, "magnet:?xt=urn:btih:fd7473f1a80221e4259c428dc4338fab60f26d33", &err) == 0);
+    ck_assert(mt_manifest_draft_sign(d, id, seq, seq, NULL, &json, &jlen, &err) == 0);
+    ck_assert_msg(mt_pointer_encode_inline(json, jlen, &v, &vlen, &err) == 0, "%s", err.message);
+    put_value(0, id, "feed", seq, v, vlen);
+    mt_free(v);
+    get_mutable(4, id, "feed", &ev);
+    ck_assert_int_eq(ev.seq, seq);
+    ck_assert_msg(mt_pointer_decode(ev.data, ev.data_len, &ptr, &err) == 0, "%s", err.message);
+    ck_assert(ptr.is_inline);
+    mt_manifest_expect_init(&e);
+    e.public_key = ev.pubkey;
+    e.dht_seq = ev.seq;
+    ck_assert_msg(mt_manifest_load(ptr.json, ptr.json_len, &e, &m, &err) == 0, "%s", err.message);
+    ck_assert_uint_eq(mt_manifest_total_items(m), 1);
+    mt_manifest_free(m);
+    mt_pointer_clear(&ptr);
+    mt_event_clear(&ev);
+
+    /* The pointer form replaces it at the next seq. */
+    memset(ih, 0xab, sizeof ih);
+    ck_assert(mt_pointer_encode(ih, 1700000000, ws, 1, &v, &vlen, &err) == 0);
+    put_value(1, id, "feed", seq + 1, v, vlen);
+    mt_free(v);
+    get_mutable(6, id, "feed", &ev);
+    ck_assert_int_eq(ev.seq, seq + 1);
+    ck_assert(mt_pointer_decode(ev.data, ev.data_len, &ptr, &err) == 0);
+    ck_assert(!ptr.is_inline);
+    ck_assert(memcmp(ptr.ih, ih, 20) == 0);
+    ck_assert_int_eq(ptr.ts, 1700000000);
+    ck_assert_uint_eq(ptr.n_ws, 1);
+    ck_assert_str_eq(ptr.ws[0], ws[0]);
+    /* The old inline manifest no longer matches the item's seq. */
+    mt_manifest_expect_init(&e);
+    e.dht_seq = ev.seq;
+    ck_assert_int_eq(mt_manifest_load(json, jlen, &e, &m, &err), MT_EINVAL);
+    mt_pointer_clear(&ptr);
+    mt_event_clear(&ev);
+    free(json);
+    mt_manifest_draft_free(d);
+    mt_identity_free(id);
+}
+END_TEST
+
 static Suite *dht_suite(void)
 {
     Suite *s = suite_create("dht");
@@ -555,6 +636,7 @@ static Suite *dht_suite(void)
     tcase_add_test(nw, announce_then_get_peers_finds_all);
     tcase_add_test(nw, get_peers_deduplicates);
     tcase_add_test(nw, session_state_round_trip);
+    tcase_add_test(nw, pointer_items_over_dht);
     suite_add_tcase(s, nw);
     return s;
 }
