@@ -10,8 +10,8 @@
 #include <cstdio>
 #include <cstring>
 #include <fcntl.h>
-#include <fstream>
 #include <iterator>
+#include <memory>
 #include <poll.h>
 #include <unistd.h>
 #include <vector>
@@ -424,70 +424,6 @@ void pump(mt_session* s)
     run_timers(s);
 }
 
-int write_file_atomic(char const* path, std::vector<char> const& buf, mt_error* err)
-{
-    std::string tmp = std::string(path) + ".tmp";
-    int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return mt_error_set(err, MT_EIO, "cannot create %s: %s", tmp.c_str(), strerror(errno));
-    std::size_t off = 0;
-    while (off < buf.size()) {
-        ssize_t n = write(fd, buf.data() + off, buf.size() - off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            int e = errno;
-            close(fd);
-            unlink(tmp.c_str());
-            return mt_error_set(err, MT_EIO, "cannot write %s: %s", tmp.c_str(), strerror(e));
-        }
-        off += static_cast<std::size_t>(n);
-    }
-    if (fsync(fd) != 0 || close(fd) != 0) {
-        int e = errno;
-        unlink(tmp.c_str());
-        return mt_error_set(err, MT_EIO, "cannot flush %s: %s", tmp.c_str(), strerror(e));
-    }
-    if (rename(tmp.c_str(), path) != 0) {
-        int e = errno;
-        unlink(tmp.c_str());
-        return mt_error_set(err, MT_EIO, "cannot rename %s to %s: %s", tmp.c_str(), path, strerror(e));
-    }
-    return MT_OK;
-}
-
-// Read a whole file of at most cap bytes. MT_ENOTFOUND if it does not exist.
-int read_file(char const* path, std::size_t cap, std::vector<char>& out, mt_error* err)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        if (errno == ENOENT)
-            return mt_error_set(err, MT_ENOTFOUND, "%s does not exist", path);
-        return mt_error_set(err, MT_EIO, "cannot open %s: %s", path, strerror(errno));
-    }
-    out.clear();
-    char buf[65536];
-    for (;;) {
-        ssize_t n = read(fd, buf, sizeof buf);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            int e = errno;
-            close(fd);
-            return mt_error_set(err, MT_EIO, "cannot read %s: %s", path, strerror(e));
-        }
-        if (n == 0)
-            break;
-        if (out.size() + static_cast<std::size_t>(n) > cap) {
-            close(fd);
-            return mt_error_set(err, MT_ETOOBIG, "%s is larger than %zu bytes", path, cap);
-        }
-        out.insert(out.end(), buf, buf + n);
-    }
-    close(fd);
-    return MT_OK;
-}
-
 int add_node_list(mt_session* s, char const* list, mt_error* err)
 {
     std::string all(list);
@@ -702,11 +638,14 @@ int mt_session_new(const mt_session_config* cfg, mt_session** out, mt_error* err
         std::vector<lt::udp::endpoint> saved_nodes;
         bool restoring = false;
         if (cfg->state_file) {
-            std::vector<char> buf;
-            rc = read_file(cfg->state_file, kStateFileMax, buf, err);
+            char* raw = nullptr;
+            std::size_t raw_len = 0;
+            rc = mt_file_read(cfg->state_file, kStateFileMax, &raw, &raw_len, err);
+            // The decoded node points into raw until this block ends.
+            std::unique_ptr<char, decltype(&free)> buf(raw, &free);
             if (rc == MT_OK) {
                 lt::error_code ec;
-                lt::bdecode_node n = lt::bdecode(buf, ec);
+                lt::bdecode_node n = lt::bdecode(lt::span<char const>(raw, static_cast<long>(raw_len)), ec);
                 if (ec)
                     return mt_error_set(err, MT_EINVAL, "state file %s is not bencoded session state: %s",
                                         cfg->state_file, ec.message().c_str());
@@ -830,7 +769,7 @@ int mt_session_save_state(mt_session* s, const char* path, mt_error* err)
     try {
         lt::session_params p = s->ses.session_state(lt::session::save_dht_state);
         std::vector<char> buf = lt::write_session_params_buf(p, lt::session::save_dht_state);
-        return write_file_atomic(path, buf, err);
+        return mt_file_write_atomic(path, buf.data(), buf.size(), 0600, 1, err);
     } catch (std::exception const& e) {
         return set_from_exception(err, MT_EENGINE, e.what(), "saving session state");
     }

@@ -2,6 +2,8 @@
 #define _POSIX_C_SOURCE 200809L /* strnlen */
 #include <string.h>
 
+#include <sodium.h>
+
 #include "mt_capi.h"
 #include "mt_feedaddr.h"
 #include "mt_util.h"
@@ -19,17 +21,14 @@ static int hex_digit(char c)
     return -1;
 }
 
-/* Decode len hex digits (len even) into out; 0, or -1 at a non-hex digit.
+/* Decode exactly len hex digits (len even) into out; 0, or -1 otherwise.
  * Works on spans: the pieces of an address are not NUL-terminated. */
 static int hex_span(const char *p, size_t len, uint8_t *out)
 {
-    size_t i;
-    for (i = 0; i + 1 < len; i += 2) {
-        int hi = hex_digit(p[i]), lo = hex_digit(p[i + 1]);
-        if (hi < 0 || lo < 0)
-            return -1;
-        out[i / 2] = (uint8_t)(hi << 4 | lo);
-    }
+    size_t got = 0;
+    const char *end = NULL;
+    if (sodium_hex2bin(out, len / 2, p, len, NULL, &got, &end) != 0 || got != len / 2 || end != p + len)
+        return -1;
     return 0;
 }
 

@@ -76,8 +76,7 @@ static uint32_t utf8_decode(const unsigned char *p, size_t n)
     return cp;
 }
 
-/* True if the NUL-terminated s is entirely well-formed UTF-8. */
-static int utf8_valid(const char *s)
+int mt_json_utf8_valid(const char *s)
 {
     const unsigned char *p = (const unsigned char *)s;
     size_t len = strlen(s), i = 0, n;
@@ -896,7 +895,7 @@ static int sorted_members(canon *cx, const cJSON *obj, size_t n, const jpath *at
     if (!m)
         return mt_error_set(cx->err, MT_ENOMEM, "out of memory sorting object members");
     for (c = obj->child; c; c = c->next) {
-        if (!c->string || !utf8_valid(c->string)) {
+        if (!c->string || !mt_json_utf8_valid(c->string)) {
             free(m);
             return path_error(cx->err, MT_EINVAL, at,
                               c->string ? "member name that is not valid UTF-8" : "object member without a name");

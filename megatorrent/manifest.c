@@ -76,17 +76,6 @@ static int get_int(const cJSON *obj, const char *name, int64_t lo, int64_t hi, i
     return MT_OK;
 }
 
-/* Is s valid UTF-8 that JSON can carry? (The canonical form checks.) */
-static int json_string_ok(const char *s)
-{
-    cJSON *v = cJSON_CreateString(s);
-    char *c = NULL;
-    int ok = v && mt_json_canonical(v, &c, NULL, NULL) == 0;
-    free(c);
-    cJSON_Delete(v);
-    return ok;
-}
-
 static int starts_with_ci(const char *s, const char *prefix)
 {
     for (; *prefix; s++, prefix++)
@@ -724,7 +713,7 @@ int mt_manifest_draft_add_collection(mt_manifest_draft *d, const char *title, mt
     cJSON *c, *items;
     if (!d || !title)
         return mt_error_set(err, MT_EINVAL, "draft and title are required");
-    if (!json_string_ok(title))
+    if (!mt_json_utf8_valid(title))
         return mt_error_set(err, MT_EINVAL, "collection title is not valid UTF-8");
     c = cJSON_CreateObject();
     items = cJSON_CreateArray();
@@ -766,7 +755,7 @@ int mt_manifest_draft_add_item(mt_manifest_draft *d, const char *item, mt_error 
     cJSON *v;
     if (!d || !item)
         return mt_error_set(err, MT_EINVAL, "draft and item are required");
-    if (!json_string_ok(item))
+    if (!mt_json_utf8_valid(item))
         return mt_error_set(err, MT_EINVAL, "item is not valid UTF-8");
     if (!(v = cJSON_CreateString(item)))
         return mt_error_set(err, MT_ENOMEM, "out of memory");
@@ -794,7 +783,7 @@ int mt_manifest_draft_add_topic(mt_manifest_draft *d, const char *topic, mt_erro
 {
     if (!d || !topic)
         return mt_error_set(err, MT_EINVAL, "draft and topic are required");
-    if (!json_string_ok(topic))
+    if (!mt_json_utf8_valid(topic))
         return mt_error_set(err, MT_EINVAL, "topic is not valid UTF-8");
     if (!d->topics && !(d->topics = cJSON_CreateArray()))
         return mt_error_set(err, MT_ENOMEM, "out of memory");

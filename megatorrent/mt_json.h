@@ -68,6 +68,11 @@ int mt_json_canonical(const cJSON *v, char **out, size_t *out_len, mt_error *err
 /* 0 and *out if n is a number holding an exact integer with |n| <= 2^53-1, else MT_EINVAL. */
 int mt_json_get_int(const cJSON *n, int64_t *out);
 
+/* 1 if the NUL-terminated s is well-formed UTF-8 (no overlongs, no encoded
+ * surrogates, nothing above U+10FFFF), the rule every JSON string here
+ * follows; else 0. */
+int mt_json_utf8_valid(const char *s);
+
 #ifdef __cplusplus
 }
 #endif

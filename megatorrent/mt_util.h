@@ -34,11 +34,15 @@ int mt_file_write_atomic(const char *path, const void *data, size_t len, unsigne
                          int overwrite, mt_error *err);
 
 /*
- * Read a whole file ("-" is stdin) into a new malloc'd, NUL-terminated
- * buffer (free()). MT_ETOOBIG if it holds more than max bytes,
- * MT_ENOTFOUND if it does not exist, MT_EIO otherwise.
+ * Read a whole file into a new malloc'd, NUL-terminated buffer (free()).
+ * MT_ETOOBIG if it holds more than max bytes, MT_ENOTFOUND if it does not
+ * exist, MT_EINVAL for a directory, MT_EIO otherwise.
  */
 int mt_file_read(const char *path, size_t max, char **out, size_t *out_len, mt_error *err);
+
+/* The same for an open descriptor (a pipe, stdin), read to its end and
+ * left open; name is what messages call it. */
+int mt_fd_read(int fd, const char *name, size_t max, char **out, size_t *out_len, mt_error *err);
 
 /*
  * A name safe to create inside a directory: '/', '\\' and control bytes

@@ -131,30 +131,37 @@ int mt_file_write_atomic(const char *path, const void *data, size_t len, unsigne
 
 int mt_file_read(const char *path, size_t max, char **out, size_t *out_len, mt_error *err)
 {
-    struct stat st;
-    char *buf;
-    size_t len = 0, cap;
-    int fd;
-
+    int fd, rc;
     if (!path || !out)
         return mt_error_set(err, MT_EINVAL, "path and out are required");
-    fd = strcmp(path, "-") == 0 ? dup(STDIN_FILENO) : open(path, O_RDONLY | O_CLOEXEC);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return mt_error_set(err, errno == ENOENT ? MT_ENOTFOUND : MT_EIO, "cannot open %s: %s", path,
                             strerror(errno));
-    if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
-        close(fd);
-        return mt_error_set(err, MT_EINVAL, "%s is a directory", path);
-    }
+    rc = mt_fd_read(fd, path, max, out, out_len, err);
+    close(fd);
+    return rc;
+}
+
+int mt_fd_read(int fd, const char *name, size_t max, char **out, size_t *out_len, mt_error *err)
+{
+    struct stat st;
+    char *buf;
+    size_t len = 0, cap;
+
+    if (fd < 0 || !name || !out)
+        return mt_error_set(err, MT_EINVAL, "fd, name and out are required");
+    if (fstat(fd, &st) != 0)
+        return mt_error_set(err, MT_EIO, "cannot stat %s: %s", name, strerror(errno));
+    if (S_ISDIR(st.st_mode))
+        return mt_error_set(err, MT_EINVAL, "%s is a directory", name);
     /* Size hint only: pipes report 0, and files can grow while read. */
     cap = S_ISREG(st.st_mode) && (size_t)st.st_size < max ? (size_t)st.st_size + 1 : 65536;
     if (cap > max + 1)
         cap = max + 1;
     buf = malloc(cap + 1);
-    if (!buf) {
-        close(fd);
-        return mt_error_set(err, MT_ENOMEM, "out of memory reading %s", path);
-    }
+    if (!buf)
+        return mt_error_set(err, MT_ENOMEM, "out of memory reading %s", name);
     for (;;) {
         ssize_t n;
         if (len == cap) {
@@ -165,8 +172,7 @@ int mt_file_read(const char *path, size_t max, char **out, size_t *out_len, mt_e
             nb = realloc(buf, ncap + 1);
             if (!nb) {
                 free(buf);
-                close(fd);
-                return mt_error_set(err, MT_ENOMEM, "out of memory reading %s", path);
+                return mt_error_set(err, MT_ENOMEM, "out of memory reading %s", name);
             }
             buf = nb;
             cap = ncap;
@@ -177,17 +183,15 @@ int mt_file_read(const char *path, size_t max, char **out, size_t *out_len, mt_e
         if (n < 0) {
             int e = errno;
             free(buf);
-            close(fd);
-            return mt_error_set(err, MT_EIO, "cannot read %s: %s", path, strerror(e));
+            return mt_error_set(err, MT_EIO, "cannot read %s: %s", name, strerror(e));
         }
         if (n == 0)
             break;
         len += (size_t)n;
     }
-    close(fd);
     if (len > max) {
         free(buf);
-        return mt_error_set(err, MT_ETOOBIG, "%s is over %zu bytes", path, max);
+        return mt_error_set(err, MT_ETOOBIG, "%s is over %zu bytes", name, max);
     }
     buf[len] = '\0';
     *out = buf;

@@ -145,7 +145,7 @@ static int load_file(const char *path, const man_args *a, mt_manifest **out)
         e.read_key = a->read_key;
     if (a->min_seq >= 0)
         e.highest_seq = a->min_seq - 1;
-    rc = mt_file_read(path, MT_MANIFEST_MAX, &json, &len, &err);
+    rc = read_input(path, MT_MANIFEST_MAX, &json, &len, &err);
     if (rc)
         return fail(rc == MT_ETOOBIG ? EXIT_FAILED : EXIT_LOCAL, "%s", err.message);
     rc = mt_manifest_load(json, len, &e, out, &err);
@@ -174,7 +174,7 @@ static int add_items_file(mt_manifest_draft *d, const char *path, size_t *count)
     mt_error err;
     int rc = EXIT_OK;
 
-    if ((rc = mt_file_read(path, ITEMS_FILE_MAX, &buf, &len, &err)) != 0)
+    if ((rc = read_input(path, ITEMS_FILE_MAX, &buf, &len, &err)) != 0)
         return fail(rc == MT_ETOOBIG ? EXIT_FAILED : EXIT_LOCAL, "%s", err.message);
     if (memchr(buf, '\0', len)) {
         free(buf);

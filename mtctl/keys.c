@@ -45,7 +45,8 @@ int default_state_dir(char *buf, size_t cap)
     return xdg_path("XDG_STATE_HOME", ".local/state", NULL, buf, cap);
 }
 
-int make_dirs(const char *path, unsigned mode)
+/* mkdir -p path (each new level with mode); 0 or -1 (errno). */
+static int make_dirs(const char *path, unsigned mode)
 {
     char buf[4096];
     size_t n = strlen(path);
@@ -213,4 +214,11 @@ int parse_read_key(const char *hex, uint8_t key[32])
         return fail(EXIT_USAGE, "--read-key wants 64 hex digits (32 bytes); make one with: "
                     "head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \\n'");
     return EXIT_OK;
+}
+
+int read_input(const char *path, size_t max, char **out, size_t *len, mt_error *err)
+{
+    if (strcmp(path, "-") == 0)
+        return mt_fd_read(STDIN_FILENO, "stdin", max, out, len, err);
+    return mt_file_read(path, max, out, len, err);
 }

@@ -64,9 +64,7 @@ int default_key_path(char *buf, size_t cap);
  * ~/.local/state/megatorrent. 0 or -1. */
 int default_state_dir(char *buf, size_t cap);
 
-/* mkdir -p path (each new level with mode); 0 or -1 (errno). */
-int make_dirs(const char *path, unsigned mode);
-/* make_dirs of the directory part of file. */
+/* mkdir -p of the directory part of file (new levels get mode); 0 or -1. */
 int make_parent_dirs(const char *file, unsigned mode);
 
 /*
@@ -80,6 +78,9 @@ void passphrase_free(char *pass);
 /* Load path (NULL: the default key), asking for a passphrase if the file is
  * protected. Returns EXIT_OK or fail()'s exit code. */
 int load_identity(const char *path, const char *passfile, mt_identity **out);
+
+/* mt_file_read, with "-" meaning standard input. */
+int read_input(const char *path, size_t max, char **out, size_t *len, mt_error *err);
 
 /* 64 hex digits into key, or fail(EXIT_USAGE). */
 int parse_read_key(const char *hex, uint8_t key[32]);

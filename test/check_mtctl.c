@@ -334,6 +334,14 @@ static int error_has(const char *out, const char *needle)
     return ok;
 }
 
+/* rm -rf a test's temporary directory. */
+static void remove_tree(const char *dir)
+{
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    ck_assert(system(cmd) == 0);
+}
+
 static void write_file(const char *path, const char *text)
 {
     FILE *f = fopen(path, "w");
@@ -415,11 +423,7 @@ START_TEST(key_import_show)
         ck_assert(error_has(out, "--passphrase-file"));
     }
     unsetenv("MT_KEY");
-    {
-        char cmd[300];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-        ck_assert(system(cmd) == 0);
-    }
+    remove_tree(dir);
 }
 END_TEST
 
@@ -528,6 +532,12 @@ START_TEST(manifest_commands)
         ck_assert_ptr_nonnull(strstr(out, "v2 a950ba5f"));
     }
     {
+        /* "-" is standard input (here empty): a manifest error, not a missing file. */
+        const char *a[] = {"--json", "manifest", "verify", "-", NULL};
+        ck_assert_int_eq(run(out, sizeof out, a), 1);
+        ck_assert(error_has(out, "-: manifest: "));
+    }
+    {
         /* A bad item is named, and no sequence is spent on it. */
         const char *a[] = {"--json", "manifest", "create", "-k", key, "ok", "magnet:?xt=urn:btih:12", NULL};
         ck_assert_int_eq(run(out, sizeof out, a), 1);
@@ -552,11 +562,7 @@ START_TEST(manifest_commands)
         ck_assert_ptr_nonnull(strstr(out, "secret note"));
     }
     unsetenv("MT_STATE_DIR");
-    {
-        char cmd[300];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-        ck_assert(system(cmd) == 0);
-    }
+    remove_tree(dir);
 }
 END_TEST
 
