@@ -378,6 +378,11 @@ int mt_torrent_force_recheck(mt_session *s, const uint8_t id[20], mt_error *err)
 /* Ask for resume data (with the info dict); outcome MT_EVENT_RESUME_DATA. */
 int mt_torrent_save_resume(mt_session *s, const uint8_t id[20], mt_error *err);
 
+/* The .torrent of a torrent whose metadata is known (MT_ESTATE before):
+ * *out (mt_free) gets bencoded bytes with the torrent's own info dict. */
+int mt_torrent_get_torrent(mt_session *s, const uint8_t id[20], uint8_t **out,
+                           size_t *out_len, mt_error *err);
+
 /* Info-hashes of .torrent bytes; id_out gets the torrent id. Either hash
  * pointer may be NULL; *has_* say which exist. */
 int mt_torrent_info_hashes(const uint8_t *torrent, size_t len,

@@ -453,6 +453,40 @@ int mt_torrent_save_resume(mt_session* s, const uint8_t id[20], mt_error* err)
     }
 }
 
+int mt_torrent_get_torrent(mt_session* s, const uint8_t id[20], uint8_t** out, size_t* out_len, mt_error* err)
+{
+    mt_error_clear(err);
+    if (!out || !out_len)
+        return mt_error_set(err, MT_EINVAL, "output pointers are required");
+    *out = nullptr;
+    *out_len = 0;
+    try {
+        lt::torrent_handle h;
+        int rc = find_torrent(s, id, h, err);
+        if (rc)
+            return rc;
+        std::shared_ptr<lt::torrent_info const> ti = h.torrent_file();
+        if (!ti)
+            return mt_error_set(err, MT_ESTATE, "the torrent has no metadata yet");
+        // create_torrent re-emits the original info dict byte for byte, so
+        // the info-hash of the written file is the torrent's own.
+        lt::create_torrent ct(*ti);
+        std::vector<char> buf;
+        lt::bencode(std::back_inserter(buf), ct.generate());
+        uint8_t* p = static_cast<uint8_t*>(malloc(buf.size()));
+        if (!p)
+            return mt_error_set(err, MT_ENOMEM, "out of memory");
+        memcpy(p, buf.data(), buf.size());
+        *out = p;
+        *out_len = buf.size();
+        return MT_OK;
+    } catch (std::bad_alloc const&) {
+        return mt_error_set(err, MT_ENOMEM, "out of memory");
+    } catch (std::exception const& e) {
+        return set_from_exception(err, MT_EENGINE, e.what(), "writing .torrent");
+    }
+}
+
 int mt_torrent_info_hashes(const uint8_t* torrent, size_t len, uint8_t id_out[20], int* has_v1, uint8_t v1[20],
                            int* has_v2, uint8_t v2[32], mt_error* err)
 {
