@@ -3,8 +3,9 @@
 #
 # The library sources are compiled here, with coverage instrumentation and
 # ASan/UBSan, into OUTDIR/obj (once, reused by every target; rebuilt when a
-# source or header is newer). libtorrent, libsodium and cJSON stay the
-# system's uninstrumented shared libraries.
+# source or header is newer). Targets that test daemon code also get the
+# mtd/ sources they name in extra_srcs_of. libtorrent, libsodium and cJSON
+# stay the system's uninstrumented shared libraries.
 set -eu
 
 if [ $# -ne 2 ]; then
@@ -28,13 +29,13 @@ die() {
 command -v "$CC" >/dev/null 2>&1 && command -v "$CXX" >/dev/null 2>&1 ||
     die "$CC/$CXX not found. libFuzzer needs clang: apt-get install clang libclang-rt-14-dev"
 command -v pkg-config >/dev/null 2>&1 || die "pkg-config not found: apt-get install pkg-config"
-PKGS="libtorrent-rasterbar libsodium libcjson"
+PKGS="libtorrent-rasterbar libsodium libcjson sqlite3"
 pkg-config --exists $PKGS || die "pkg-config cannot find all of: $PKGS"
 PKG_CFLAGS=$(pkg-config --cflags $PKGS)
 PKG_LIBS=$(pkg-config --libs $PKGS)
 
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
-COMMON="-g -O1 $SAN -I$OUTDIR -I$SRCDIR/capi -I$SRCDIR/megatorrent $PKG_CFLAGS"
+COMMON="-g -O1 $SAN -I$OUTDIR -I$SRCDIR/capi -I$SRCDIR/megatorrent -I$SRCDIR/mtd $PKG_CFLAGS"
 LIB_CFLAGS="-std=c11 -fsanitize=fuzzer-no-link $COMMON"
 LIB_CXXFLAGS="-std=c++17 -fsanitize=fuzzer-no-link $COMMON"
 FUZZ_CFLAGS="-std=c11 -fsanitize=fuzzer -I$SRCDIR/test/fuzz $COMMON"
@@ -66,11 +67,12 @@ printf '%s\n%s\n%s\n%s\n%s\n' "$CC" "$CXX" "$LIB_CFLAGS" "$LIB_CXXFLAGS" "$FUZZ_
 if [ -f "$stamp" ] && cmp -s "$stamp" "$stamp.new"; then rm -f "$stamp.new"; else mv "$stamp.new" "$stamp"; fi
 
 HEADERS="$SRCDIR/capi/*.h $SRCDIR/capi/*.hpp $SRCDIR/megatorrent/*.h $SRCDIR/test/fuzz/*.h $cfg $stamp"
+XDEPS= # more headers for the object being compiled (mtd/*.h for daemon code)
 
 # stale OBJ SRC: true if OBJ is missing or older than SRC, a header or flags.
 stale() {
     [ -f "$1" ] || return 0
-    for dep in "$2" $HEADERS; do
+    for dep in "$2" $HEADERS $XDEPS; do
         if [ -f "$dep" ] && [ "$dep" -nt "$1" ]; then return 0; fi
     done
     return 1
@@ -105,22 +107,38 @@ for src in "$SRCDIR"/capi/*.cpp; do
     LIBOBJS="$LIBOBJS $obj"
 done
 
+# Sources outside the library that a target tests (paths under SRCDIR).
+extra_srcs_of() {
+    case $1 in
+    fuzz_rpc) echo mtd/rpc.c ;;
+    esac
+}
+
 found=0
 for src in "$SRCDIR"/test/fuzz/fuzz_*.c; do
     [ -f "$src" ] || continue
     found=1
     name=$(basename "$src" .c)
     obj=$OBJDIR/$name.o
+    XDEPS=
+    if [ -n "$(extra_srcs_of "$name")" ]; then XDEPS="$SRCDIR/mtd/*.h"; fi
     compile fuzz "$src" "$obj"
+    extra=
+    for rel in $(extra_srcs_of "$name"); do
+        xobj=$OBJDIR/$(dirname "$rel")_$(basename "$rel" .c).o
+        compile c "$SRCDIR/$rel" "$xobj"
+        extra="$extra $xobj"
+    done
+    XDEPS=
     relink=0
     [ -f "$OUTDIR/$name" ] || relink=1
-    for o in "$obj" $LIBOBJS; do
+    for o in "$obj" $extra $LIBOBJS; do
         if [ "$o" -nt "$OUTDIR/$name" ]; then relink=1; fi
     done
     if [ $relink = 1 ]; then
         echo "  LINK  $name"
         # shellcheck disable=SC2086
-        "$CXX" $LDFLAGS "$obj" $LIBOBJS $PKG_LIBS -o "$OUTDIR/$name.tmp" || die "linking $name failed"
+        "$CXX" $LDFLAGS "$obj" $extra $LIBOBJS $PKG_LIBS -o "$OUTDIR/$name.tmp" || die "linking $name failed"
         mv "$OUTDIR/$name.tmp" "$OUTDIR/$name"
     fi
 done

@@ -1,0 +1,794 @@
+/*
+ * subs.c - subscriptions: poll schedule with jitter and a DHT budget, feed
+ * lookups, and acting on new manifests exactly once.
+ *
+ * Exactly once: a new item's torrent is added and recorded (torrent row)
+ * before the manifest and its item rows are accepted in one transaction.
+ * A crash in between makes the next poll see the same manifest again; its
+ * torrents are found already present and are recorded, not added twice.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <ctype.h>
+#include <regex.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon.h"
+#include "mt_json.h"
+#include "mt_manifest.h"
+#include "mt_pointer.h"
+#include "mt_util.h"
+
+#define FIRST_POLL_SPREAD_MS 10000   /* spread start-up polls over this */
+
+/* interval ±20%, uniformly, so that many followers of one feed do not
+ * query the same DHT nodes in lockstep. */
+static int64_t jittered_ms(int interval_s)
+{
+    int64_t base = (int64_t)interval_s * 1000;
+    uint32_t span = (uint32_t)(base * 2 / 5);
+    return base - base / 5 + (span ? (int64_t)randombytes_uniform(span + 1) : 0);
+}
+
+static int sub_interval(mtd_daemon *d, const sub_rt *rt)
+{
+    return rt->interval_s > 0 ? rt->interval_s : d->cfg->poll_interval;
+}
+
+static void schedule(mtd_daemon *d, sub_rt *rt, int64_t delay_ms)
+{
+    rt->next_poll_ms = mt_now_ms() + delay_ms;
+    rt->next_poll_wall = mt_wall_ms() + delay_ms;
+    (void)d;
+}
+
+sub_rt *subs_find(mtd_daemon *d, int64_t id)
+{
+    for (size_t i = 0; i < d->n_subs; i++)
+        if (d->subs[i].id == id)
+            return &d->subs[i];
+    return NULL;
+}
+
+/* Start tracking a stored subscription; its first poll is due at once. */
+int subs_add_rt(mtd_daemon *d, const mt_sub *s)
+{
+    if (d->n_subs == d->cap_subs) {
+        size_t nc = d->cap_subs ? d->cap_subs * 2 : 16;
+        sub_rt *ns = realloc(d->subs, nc * sizeof *ns);
+        if (!ns)
+            return MT_ENOMEM;
+        d->subs = ns;
+        d->cap_subs = nc;
+    }
+    sub_rt *rt = &d->subs[d->n_subs++];
+    memset(rt, 0, sizeof *rt);
+    rt->id = s->id;
+    memcpy(rt->addr.pk, s->pk, 32);
+    memcpy(rt->addr.salt, s->salt, s->salt_len);
+    rt->addr.salt_len = s->salt_len;
+    rt->addr.has_read_key = s->has_read_key;
+    memcpy(rt->addr.read_key, s->read_key, 32);
+    rt->interval_s = s->interval_s;
+    schedule(d, rt, 0);
+    return 0;
+}
+
+void subs_remove_rt(mtd_daemon *d, int64_t id)
+{
+    for (size_t i = 0; i < d->n_subs; i++) {
+        if (d->subs[i].id != id)
+            continue;
+        mt_resolve_free(d->subs[i].res, 0);
+        d->subs[i] = d->subs[--d->n_subs];
+        return;
+    }
+}
+
+int subs_load(mtd_daemon *d, mt_error *err)
+{
+    mt_sub *all = NULL;
+    size_t n = 0;
+    int rc = mt_store_sub_list(d->st, &all, &n, err);
+    if (rc != 0)
+        return rc;
+    for (size_t i = 0; i < n; i++) {
+        if (subs_add_rt(d, &all[i]) != 0)
+            break;
+        /* After a restart, spread the first polls instead of bursting. */
+        sub_rt *rt = &d->subs[d->n_subs - 1];
+        schedule(d, rt, randombytes_uniform(FIRST_POLL_SPREAD_MS));
+    }
+    free(all);
+    d->dht_tokens = d->cfg->dht_budget;
+    d->tokens_ms = mt_now_ms();
+    d->republish_tokens = d->cfg->republish_budget;
+    d->republish_refill_ms = mt_now_ms();
+    log_info("following %zu feeds", n);
+    return 0;
+}
+
+void subs_free(mtd_daemon *d)
+{
+    for (size_t i = 0; i < d->n_subs; i++)
+        mt_resolve_free(d->subs[i].res, 0);
+    free(d->subs);
+    d->subs = NULL;
+    free(d->exports);
+    d->exports = NULL;
+    d->n_exports = d->cap_exports = 0;
+    d->n_subs = d->cap_subs = 0;
+}
+
+/* ---------------------------------------------------------------- items */
+
+/* A display name for an item: magnet dn (or its id), file name, text. */
+static void item_name(const mt_item *it, char *out, size_t cap)
+{
+    mt_magnet_info mi;
+    char hex[41];
+    switch (it->kind) {
+    case MT_ITEM_MAGNET:
+        if (mt_magnet_parse(it->text, &mi, NULL) == 0 && mi.name[0]) {
+            snprintf(out, cap, "%s", mi.name);
+        } else {
+            mt_hex_encode(it->u.magnet.id, 20, hex);
+            snprintf(out, cap, "%s", hex);
+        }
+        break;
+    case MT_ITEM_FILE:
+        snprintf(out, cap, "%s", it->u.file.name);
+        break;
+    default:
+        snprintf(out, cap, "%s", it->text ? it->text : "");
+        break;
+    }
+    /* Names reach logs, terminals and hooks: no control characters. */
+    for (char *p = out; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = ' ';
+}
+
+/* Hex SHA-256 of the item's canonical JSON: its identity across updates. */
+static int item_key(const mt_item *it, char key[65])
+{
+    char *canon = NULL;
+    size_t len = 0;
+    uint8_t h[32];
+    if (mt_json_canonical(it->json, &canon, &len, NULL) != 0)
+        return -1;
+    crypto_hash_sha256(h, (const unsigned char *)canon, len);
+    free(canon);
+    mt_hex_encode(h, 32, key);
+    return 0;
+}
+
+typedef struct filters {
+    int has_inc, has_exc;
+    regex_t inc, exc;
+} filters;
+
+static void filters_init(filters *f, const mt_sub *s)
+{
+    memset(f, 0, sizeof *f);
+    /* Validated at sub.add; a failure here only disables the filter. */
+    if (s->include_re[0])
+        f->has_inc = regcomp(&f->inc, s->include_re, REG_EXTENDED | REG_ICASE | REG_NOSUB) == 0;
+    if (s->exclude_re[0])
+        f->has_exc = regcomp(&f->exc, s->exclude_re, REG_EXTENDED | REG_ICASE | REG_NOSUB) == 0;
+}
+
+static void filters_free(filters *f)
+{
+    if (f->has_inc)
+        regfree(&f->inc);
+    if (f->has_exc)
+        regfree(&f->exc);
+}
+
+/* NULL if the item passes, else why not. */
+static const char *filters_reject(const filters *f, const char *name, const char *title)
+{
+    if (f->has_inc && regexec(&f->inc, name, 0, NULL, 0) != 0 &&
+        regexec(&f->inc, title, 0, NULL, 0) != 0)
+        return "does not match include";
+    if (f->has_exc && (regexec(&f->exc, name, 0, NULL, 0) == 0 ||
+                       regexec(&f->exc, title, 0, NULL, 0) == 0))
+        return "matches exclude";
+    return NULL;
+}
+
+/* Write bytes to <export_dir>/<fname><ext> atomically: a watching client
+ * never sees half a file. */
+static void export_write(mtd_daemon *d, const char *fname, const char *ext, const void *data,
+                         size_t len)
+{
+    char path[MTD_PATH_MAX + 320];
+    mt_error err;
+    snprintf(path, sizeof path, "%s/%s%s", d->cfg->export_dir, fname, ext);
+    if (mt_file_write_atomic(path, data, len, 0644, 1, &err) != 0)
+        log_warn("export to %s failed: %s", path, err.message);
+    else
+        log_debug("exported %s", path);
+}
+
+/* Write the .torrent of an exported item; 0 when written, MT_ESTATE when
+ * the metadata is not there yet. */
+static int export_torrent_now(mtd_daemon *d, const uint8_t id[20], const char *fname)
+{
+    uint8_t *t = NULL;
+    size_t len = 0;
+    int rc = mt_torrent_get_torrent(d->s, id, &t, &len, NULL);
+    if (rc == 0)
+        export_write(d, fname, ".torrent", t, len);
+    mt_free(t);
+    return rc;
+}
+
+/* Export a new magnet item into another client's watch directory: as a
+ * .magnet file, or as a .torrent once its metadata is known. */
+static void export_item(mtd_daemon *d, const char *name, const mt_item *it, const uint8_t *id)
+{
+    char fname[300], body[8300];
+    if (!d->cfg->export_dir[0] || it->kind != MT_ITEM_MAGNET)
+        return;
+    if (mt_filename_sanitize(name, fname, sizeof fname - 10) != 0)
+        snprintf(fname, sizeof fname, "item");
+    if (d->cfg->export_torrent && id) {
+        if (export_torrent_now(d, id, fname) != MT_ESTATE)
+            return;
+        if (d->n_exports == d->cap_exports) {
+            size_t nc = d->cap_exports ? d->cap_exports * 2 : 8;
+            pending_export *ne = realloc(d->exports, nc * sizeof *ne);
+            if (!ne)
+                return;
+            d->exports = ne;
+            d->cap_exports = nc;
+        }
+        memcpy(d->exports[d->n_exports].id, id, 20);
+        snprintf(d->exports[d->n_exports].name, sizeof d->exports[0].name, "%s", fname);
+        d->n_exports++;
+        return;
+    }
+    int n = snprintf(body, sizeof body, "%s\n", it->text);
+    if (n > 0 && (size_t)n < sizeof body)
+        export_write(d, fname, ".magnet", body, (size_t)n);
+}
+
+/* Metadata arrived: write the .torrent files waiting for it. */
+void subs_export_event(mtd_daemon *d, const mt_event *ev)
+{
+    if (ev->type != MT_EVENT_TORRENT_METADATA && ev->type != MT_EVENT_TORRENT_REMOVED)
+        return;
+    for (size_t i = 0; i < d->n_exports; i++) {
+        if (memcmp(d->exports[i].id, ev->target, 20) != 0)
+            continue;
+        if (ev->type == MT_EVENT_TORRENT_METADATA)
+            export_torrent_now(d, ev->target, d->exports[i].name);
+        d->exports[i] = d->exports[--d->n_exports];
+        i--;
+    }
+}
+
+static void item_hook(mtd_daemon *d, const mt_sub *s, int64_t seq, const char *title,
+                      const char *name, const mt_item *it, const char *tid, const char *save)
+{
+    char e_feed[300], e_seq[40], e_coll[300], e_item[8300], e_name[600], e_id[80], e_save[1100];
+    if (!d->cfg->on_item[0])
+        return;
+    snprintf(e_feed, sizeof e_feed, "MT_FEED=%s", s->address);
+    snprintf(e_seq, sizeof e_seq, "MT_SEQ=%lld", (long long)seq);
+    snprintf(e_coll, sizeof e_coll, "MT_COLLECTION=%s", title);
+    snprintf(e_item, sizeof e_item, "MT_ITEM=%s", it->text ? it->text : "");
+    snprintf(e_name, sizeof e_name, "MT_NAME=%s", name);
+    snprintf(e_id, sizeof e_id, "MT_TORRENT_ID=%s", tid ? tid : "");
+    snprintf(e_save, sizeof e_save, "MT_SAVE_PATH=%s", save);
+    const char *env[] = { "MT_EVENT=item.added", e_feed, e_seq, e_coll, e_item, e_name,
+                          e_id, e_save, NULL };
+    d_run_hook(d, d->cfg->on_item, env);
+}
+
+/* Act on one new item: add its torrent (or record it), tell listeners. */
+static void act_on_item(mtd_daemon *d, const mt_sub *s, int64_t seq, const char *title,
+                        const mt_item *it, const char *key, const filters *f, int *budget,
+                        mt_item_row *row)
+{
+    char name[512], tid[41];
+    const char *why;
+    const char *save = s->save_path[0] ? s->save_path : d->cfg->download_dir;
+
+    memset(row, 0, sizeof *row);
+    snprintf(row->key, sizeof row->key, "%s", key);
+    row->seq = seq;
+    snprintf(row->collection, sizeof row->collection, "%s", title);
+    item_name(it, name, sizeof name);
+    snprintf(row->name, sizeof row->name, "%s", name);
+    why = filters_reject(f, name, title);
+    if (!why && s->max_items > 0 && *budget <= 0)
+        why = "over max_items for this update";
+    if (why) {
+        row->skipped = 1;
+        cJSON *e = d_event("item.skipped");
+        cJSON_AddNumberToObject(e, "subscription", (double)s->id);
+        cJSON_AddStringToObject(e, "address", s->address);
+        cJSON_AddNumberToObject(e, "seq", (double)seq);
+        cJSON_AddStringToObject(e, "name", name);
+        cJSON_AddStringToObject(e, "reason", why);
+        d_emit(d, e);
+        log_info("feed %lld: skipped %s (%s)", (long long)s->id, name, why);
+        return;
+    }
+    (*budget)--;
+    if (it->kind == MT_ITEM_MAGNET) {
+        mt_add_params ap;
+        mt_error err;
+        uint8_t id[20];
+        memset(&ap, 0, sizeof ap);
+        ap.magnet = it->text;
+        ap.save_path = save;
+        if (s->add_paused)
+            ap.flags |= MT_ADD_PAUSED;
+        int rc = d_add_torrent(d, &ap, s->id, s->category, 0, id, &err);
+        if (rc == MT_EEXIST) {
+            memcpy(id, it->u.magnet.id, 20);
+            rc = 0;
+        }
+        if (rc != 0) {
+            log_error("feed %lld: cannot add %s: %s", (long long)s->id, name, err.message);
+            row->skipped = 1;
+            return;
+        }
+        row->has_torrent = 1;
+        memcpy(row->torrent_id, id, 20);
+        mt_hex_encode(id, 20, tid);
+    }
+    cJSON *e = d_event("item.added");
+    cJSON_AddNumberToObject(e, "subscription", (double)s->id);
+    cJSON_AddStringToObject(e, "address", s->address);
+    cJSON_AddNumberToObject(e, "seq", (double)seq);
+    cJSON_AddStringToObject(e, "collection", title);
+    cJSON_AddStringToObject(e, "name", name);
+    cJSON_AddStringToObject(e, "kind", mt_item_kind_name(it->kind));
+    if (row->has_torrent)
+        cJSON_AddStringToObject(e, "id", tid);
+    else
+        cJSON_AddNullToObject(e, "id");
+    d_emit(d, e);
+    log_info("feed %lld: new item %s", (long long)s->id, name);
+    item_hook(d, s, seq, title, name, it, row->has_torrent ? tid : NULL, save);
+    export_item(d, name, it, row->has_torrent ? row->torrent_id : NULL);
+}
+
+/* The manifest accepted before, loaded for the diff (NULL if none). */
+static mt_manifest *previous_manifest(mtd_daemon *d, const mt_sub *s)
+{
+    mt_accepted a;
+    mt_manifest *m = NULL;
+    mt_manifest_expect e;
+    memset(&a, 0, sizeof a);
+    if (mt_store_accepted_get(d->st, s->pk, s->salt, s->salt_len, &a, NULL) != 0)
+        return NULL;
+    mt_manifest_expect_init(&e);
+    e.public_key = s->pk;
+    e.read_key = s->has_read_key ? s->read_key : NULL;
+    e.max_bytes = a.manifest_len + 1;
+    if (!a.manifest || mt_manifest_load(a.manifest, a.manifest_len, &e, &m, NULL) != 0 ||
+        mt_manifest_is_sealed(m)) {
+        mt_manifest_free(m);
+        m = NULL;
+    }
+    mt_accepted_clear(&a);
+    return m;
+}
+
+/* A plain BEP-46 feed moved to another torrent: that torrent is the new
+ * item (added once, like any magnet item). */
+static void apply_torrent_update(mtd_daemon *d, const mt_sub *s, const mt_resolve_result *r)
+{
+    char hex[41], magnet[400], key[65];
+    uint8_t h[32];
+    mt_item it;
+    mt_item_row row;
+    mt_accepted a;
+    mt_error err;
+    filters f;
+    int budget = 1, n_rows = 0;
+
+    mt_hex_encode(r->ih, 20, hex);
+    /* The dn is untrusted text: keep it out of the magnet if it would need
+     * escaping; the name shows up once metadata arrives anyway. */
+    if (r->name[0] && strcspn(r->name, "&#%?= \t\r\n") == strlen(r->name) && strlen(r->name) < 200)
+        snprintf(magnet, sizeof magnet, "magnet:?xt=urn:btih:%s&dn=%s", hex, r->name);
+    else
+        snprintf(magnet, sizeof magnet, "magnet:?xt=urn:btih:%s", hex);
+    crypto_hash_sha256(h, (const unsigned char *)hex, 40);
+    mt_hex_encode(h, 32, key);
+    memset(&it, 0, sizeof it);
+    it.kind = MT_ITEM_MAGNET;
+    it.text = magnet;
+    it.u.magnet.has_v1 = 1;
+    memcpy(it.u.magnet.v1, r->ih, 20);
+    memcpy(it.u.magnet.id, r->ih, 20);
+    filters_init(&f, s);
+    if (mt_store_item_seen(d->st, s->id, key, NULL) != 1) {
+        act_on_item(d, s, r->seq, "BEP-46", &it, key, &f, &budget, &row);
+        n_rows = 1;
+    }
+    filters_free(&f);
+    memset(&a, 0, sizeof a);
+    a.seq = r->seq;
+    a.v = r->v;
+    a.v_len = r->v_len;
+    memcpy(a.sig, r->sig, 64);
+    a.accepted_ms = mt_wall_ms();
+    if (mt_store_accept(d->st, s->id, s->pk, s->salt, s->salt_len, &a, &row, (size_t)n_rows, &err) != 0)
+        log_error("feed %lld: cannot record seq %lld: %s", (long long)s->id, (long long)r->seq,
+                  err.message);
+    cJSON *e = d_event("feed.updated");
+    cJSON_AddNumberToObject(e, "subscription", (double)s->id);
+    cJSON_AddStringToObject(e, "address", s->address);
+    cJSON_AddNumberToObject(e, "seq", (double)r->seq);
+    cJSON_AddNumberToObject(e, "added", n_rows);
+    cJSON_AddNumberToObject(e, "removed", 0);
+    d_emit(d, e);
+    log_info("feed %lld: accepted seq %lld (plain BEP-46 torrent %s)", (long long)s->id,
+             (long long)r->seq, hex);
+}
+
+/* A verified newer manifest: act on its new items, then accept it. */
+static void apply_update(mtd_daemon *d, sub_rt *rt, mt_resolve *res)
+{
+    const mt_resolve_result *r = mt_resolve_get_result(res);
+    mt_sub s;
+    mt_error err;
+    mt_manifest_diff diff;
+    mt_item_row *rows = NULL;
+    size_t n_rows = 0;
+    filters f;
+    int budget;
+
+    if (mt_store_sub_get(d->st, rt->id, &s, &err) != 0)
+        return;
+    memset(&diff, 0, sizeof diff);
+    if (r->is_torrent) {
+        apply_torrent_update(d, &s, r);
+        return;
+    }
+    mt_manifest *old_m = previous_manifest(d, &s);
+    int readable = !mt_manifest_is_sealed(r->manifest);
+    if (readable && mt_manifest_diff_compute(old_m, r->manifest, &diff, &err) != 0) {
+        log_error("feed %lld: diff failed: %s", (long long)s.id, err.message);
+        readable = 0;
+    }
+    filters_init(&f, &s);
+    budget = s.max_items > 0 ? s.max_items : 1 << 30;
+    if (readable && diff.n_added)
+        rows = calloc(diff.n_added, sizeof *rows);
+    for (size_t i = 0; rows && i < diff.n_changes; i++) {
+        const mt_manifest_change *c = &diff.changes[i];
+        char key[65];
+        if (!c->added || item_key(c->item, key) != 0)
+            continue;
+        if (mt_store_item_seen(d->st, s.id, key, NULL) == 1)
+            continue;   /* acted on before (e.g. removed and re-added upstream) */
+        act_on_item(d, &s, r->seq, c->collection, c->item, key, &f, &budget, &rows[n_rows++]);
+    }
+    filters_free(&f);
+
+    mt_accepted a;
+    memset(&a, 0, sizeof a);
+    a.seq = r->seq;
+    a.manifest = r->json;
+    a.manifest_len = r->json_len;
+    a.has_ih = !r->is_inline;
+    memcpy(a.ih, r->ih, 20);
+    a.v = r->v;
+    a.v_len = r->v_len;
+    memcpy(a.sig, r->sig, 64);
+    a.accepted_ms = mt_wall_ms();
+    if (!r->is_inline) {
+        /* The latest index is seeded: record it so it survives restarts. */
+        mt_torrent_row tr;
+        char hex[41];
+        memset(&tr, 0, sizeof tr);
+        memcpy(tr.id, r->ih, 20);
+        mt_hex_encode(r->ih, 20, hex);
+        snprintf(tr.uri, sizeof tr.uri, "magnet:?xt=urn:btih:%s", hex);
+        snprintf(tr.save_path, sizeof tr.save_path, "%.960s/%s", d->index_dir, hex);
+        tr.sub_id = s.id;
+        tr.kind = 1;
+        tr.added_ms = mt_wall_ms();
+        mt_store_torrent_add(d->st, &tr, NULL);
+    }
+    int rc = mt_store_accept(d->st, s.id, s.pk, s.salt, s.salt_len, &a, rows, n_rows, &err);
+    if (rc != 0)
+        log_error("feed %lld: cannot record seq %lld: %s", (long long)s.id, (long long)r->seq,
+                  err.message);
+    else if (s.has_index_ih && (r->is_inline || memcmp(s.index_ih, r->ih, 20) != 0))
+        d_remove_index_if_unused(d, s.index_ih);
+
+    cJSON *e = d_event("feed.updated");
+    cJSON_AddNumberToObject(e, "subscription", (double)s.id);
+    cJSON_AddStringToObject(e, "address", s.address);
+    cJSON_AddNumberToObject(e, "seq", (double)r->seq);
+    cJSON_AddNumberToObject(e, "added", (double)n_rows);
+    cJSON_AddNumberToObject(e, "removed", (double)diff.n_removed);
+    d_emit(d, e);
+    log_info("feed %lld: accepted seq %lld (%zu new items, %zu removed)%s", (long long)s.id,
+             (long long)r->seq, n_rows, diff.n_removed, readable ? "" : " (sealed: no read key)");
+    mt_manifest_diff_clear(&diff);
+    mt_manifest_free(old_m);
+    free(rows);
+}
+
+/* Re-put the latest signed item we hold for a feed we follow (anyone may),
+ * within the republish budget. */
+static void maybe_republish(mtd_daemon *d, sub_rt *rt)
+{
+    mt_accepted a;
+    int64_t now = mt_now_ms();
+    if (d->cfg->republish_budget <= 0 || d->republish_tokens <= 0 ||
+        (rt->last_republish_ms && now - rt->last_republish_ms < (int64_t)d->cfg->republish_interval * 1000))
+        return;
+    memset(&a, 0, sizeof a);
+    if (mt_store_accepted_get(d->st, rt->addr.pk, rt->addr.salt, rt->addr.salt_len, &a, NULL) != 0)
+        return;
+    if (a.v && mt_dht_put_signed(d->s, rt->addr.pk, rt->addr.salt, rt->addr.salt_len, a.seq, a.v,
+                                 a.v_len, a.sig, NULL, NULL) == 0) {
+        d->republish_tokens--;
+        rt->last_republish_ms = now;
+        log_debug("feed %lld: republished seq %lld", (long long)rt->id, (long long)a.seq);
+    }
+    mt_accepted_clear(&a);
+}
+
+/* A lookup ended: record the outcome, tell listeners, plan the next one. */
+static void finish_poll(mtd_daemon *d, sub_rt *rt)
+{
+    mt_resolve *res = rt->res;
+    mt_resolve_state state = mt_resolve_get_state(res);
+    const char *why = NULL, *rej = NULL;
+    char why_buf[MT_ERROR_MSG_MAX * 2];
+    mt_sub s;
+    int changed = state == MT_RESOLVE_DONE;
+
+    rt->res = NULL;
+    d->polls_done++;
+    if (mt_resolve_rejected(res, &rej) > 0) {
+        if (mt_store_sub_get(d->st, rt->id, &s, NULL) == 0) {
+            cJSON *e = d_event("feed.rejected");
+            cJSON_AddNumberToObject(e, "subscription", (double)rt->id);
+            cJSON_AddStringToObject(e, "address", s.address);
+            cJSON_AddStringToObject(e, "reason", rej);
+            d_emit(d, e);
+        }
+        log_warn("feed %lld: rejected: %s", (long long)rt->id, rej);
+    }
+    if (state == MT_RESOLVE_DONE)
+        apply_update(d, rt, res);
+    if (state == MT_RESOLVE_FAILED) {
+        mt_resolve_error(res, &why);
+        /* The resolver owns the text and is freed below: keep a copy. */
+        snprintf(why_buf, sizeof why_buf, "%s", why);
+        why = why_buf;
+        log_info("feed %lld: poll failed: %s", (long long)rt->id, why);
+    }
+    mt_store_sub_set_status(d->st, rt->id, mt_wall_ms(), why, NULL);
+    mt_resolve_free(res, 1);
+    schedule(d, rt, jittered_ms(sub_interval(d, rt)));
+    if (mt_store_sub_get(d->st, rt->id, &s, NULL) == 0) {
+        cJSON *e = d_event("feed.checked");
+        cJSON_AddNumberToObject(e, "subscription", (double)rt->id);
+        cJSON_AddStringToObject(e, "address", s.address);
+        cJSON_AddNumberToObject(e, "seq", (double)s.seq);
+        cJSON_AddBoolToObject(e, "changed", changed);
+        if (why)
+            cJSON_AddStringToObject(e, "error", why);
+        else
+            cJSON_AddNullToObject(e, "error");
+        d_emit(d, e);
+    }
+    if (state != MT_RESOLVE_FAILED)
+        maybe_republish(d, rt);
+}
+
+/* Begin a lookup for rt (a DHT get, unless only a pushed item is
+ * awaited). */
+static int start_poll(mtd_daemon *d, sub_rt *rt, int skip_dht, mt_error *err)
+{
+    mt_resolve_params p;
+    int64_t seq = 0;
+    mt_store_seq_get(d->st, rt->addr.pk, rt->addr.salt, rt->addr.salt_len, &seq, NULL);
+    memset(&p, 0, sizeof p);
+    p.addr = rt->addr;
+    p.highest_seq = seq;
+    p.max_manifest = (size_t)d->cfg->max_manifest;
+    p.index_dir = d->index_dir;
+    p.timeout_ms = d->cfg->resolve_timeout * 1000;
+    p.skip_dht = skip_dht;
+    int rc = mt_resolve_start(d->s, &p, &rt->res, err);
+    if (rc == 0 && !skip_dht)
+        d->dht_lookups++;
+    return rc;
+}
+
+void subs_tick(mtd_daemon *d)
+{
+    int64_t now = mt_now_ms();
+    size_t active = 0;
+    mt_error err;
+
+    /* Token buckets: dht_budget lookups a minute, republish_budget re-puts
+     * an hour; idle time does not bank more than one period's worth. */
+    d->dht_tokens += (double)(now - d->tokens_ms) * d->cfg->dht_budget / 60000.0;
+    if (d->dht_tokens > d->cfg->dht_budget)
+        d->dht_tokens = d->cfg->dht_budget;
+    d->tokens_ms = now;
+    if (now - d->republish_refill_ms >= 3600000) {
+        d->republish_tokens = d->cfg->republish_budget;
+        d->republish_refill_ms = now;
+    }
+    for (size_t i = 0; i < d->n_subs; i++) {
+        sub_rt *rt = &d->subs[i];
+        if (!rt->res)
+            continue;
+        mt_resolve_tick(rt->res);
+        if (mt_resolve_get_state(rt->res) != MT_RESOLVE_RUNNING)
+            finish_poll(d, rt);
+        else
+            active++;
+    }
+    for (size_t i = 0; i < d->n_subs && active < MTD_MAX_ACTIVE_POLLS; i++) {
+        sub_rt *rt = &d->subs[i];
+        if (rt->res || (!rt->sync_wanted && now < rt->next_poll_ms))
+            continue;
+        /* A sync asked for by a user goes ahead of the budget but is
+         * still counted against it. */
+        if (!rt->sync_wanted && d->dht_tokens < 1.0)
+            break;
+        rt->sync_wanted = 0;
+        d->dht_tokens -= 1.0;
+        if (start_poll(d, rt, 0, &err) != 0) {
+            log_warn("feed %lld: cannot start lookup: %s", (long long)rt->id, err.message);
+            schedule(d, rt, 60000);
+            continue;
+        }
+        active++;
+    }
+}
+
+void subs_event(mtd_daemon *d, const mt_event *ev)
+{
+    subs_export_event(d, ev);
+    for (size_t i = 0; i < d->n_subs; i++)
+        if (d->subs[i].res)
+            mt_resolve_event(d->subs[i].res, ev);
+}
+
+int subs_sync(mtd_daemon *d, int64_t id)
+{
+    int n = 0;
+    for (size_t i = 0; i < d->n_subs; i++) {
+        if (id && d->subs[i].id != id)
+            continue;
+        d->subs[i].sync_wanted = 1;
+        n++;
+    }
+    return n;
+}
+
+int subs_push(mtd_daemon *d, const mt_feedaddr *addr, int64_t seq, const uint8_t *v, size_t v_len,
+              const uint8_t sig[64], char *reason, size_t cap)
+{
+    mt_sub s;
+    mt_error err;
+    sub_rt *rt;
+    int started = 0;
+
+    if (mt_store_sub_find(d->st, addr->pk, addr->salt, addr->salt_len, &s, NULL) != 0 ||
+        !(rt = subs_find(d, s.id))) {
+        snprintf(reason, cap, "not a followed feed");
+        return 0;
+    }
+    if (!rt->res) {
+        if (start_poll(d, rt, 1, &err) != 0) {
+            snprintf(reason, cap, "%s", err.message);
+            return 0;
+        }
+        started = 1;
+    }
+    if (mt_resolve_offer(rt->res, seq, v, v_len, sig, &err) != 0) {
+        snprintf(reason, cap, "%s", err.message);
+        log_warn("feed %lld: pushed item refused: %s", (long long)s.id, err.message);
+        if (started) {
+            mt_resolve_free(rt->res, 0);
+            rt->res = NULL;
+        }
+        return 0;
+    }
+    snprintf(reason, cap, "accepted for verification");
+    return 1;
+}
+
+/* ---------------------------------------------------------------- JSON */
+
+cJSON *subs_json(mtd_daemon *d, const mt_sub *s)
+{
+    char hex[129];
+    sub_rt *rt = subs_find(d, s->id);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "id", (double)s->id);
+    cJSON_AddStringToObject(o, "address", s->address);
+    mt_hex_encode(s->pk, 32, hex);
+    cJSON_AddStringToObject(o, "public_key", hex);
+    mt_hex_encode(s->salt, s->salt_len, hex);
+    cJSON_AddStringToObject(o, "salt", hex);
+    cJSON_AddNumberToObject(o, "seq", (double)s->seq);
+    cJSON_AddNumberToObject(o, "items", (double)s->items);
+    cJSON_AddStringToObject(o, "save_path", s->save_path[0] ? s->save_path : d->cfg->download_dir);
+    cJSON_AddStringToObject(o, "include", s->include_re);
+    cJSON_AddStringToObject(o, "exclude", s->exclude_re);
+    cJSON_AddStringToObject(o, "category", s->category);
+    cJSON_AddBoolToObject(o, "paused", s->add_paused);
+    cJSON_AddNumberToObject(o, "max_items", s->max_items);
+    cJSON_AddNumberToObject(o, "interval", s->interval_s ? s->interval_s : d->cfg->poll_interval);
+    cJSON_AddNumberToObject(o, "last_poll_ms", (double)s->last_poll_ms);
+    cJSON_AddNumberToObject(o, "next_poll_ms", rt ? (double)rt->next_poll_wall : 0);
+    cJSON_AddBoolToObject(o, "polling", rt && rt->res);
+    cJSON_AddNumberToObject(o, "last_update_ms", (double)s->last_update_ms);
+    if (s->last_error[0])
+        cJSON_AddStringToObject(o, "last_error", s->last_error);
+    else
+        cJSON_AddNullToObject(o, "last_error");
+    if (s->has_index_ih) {
+        mt_hex_encode(s->index_ih, 20, hex);
+        cJSON_AddStringToObject(o, "index_ih", hex);
+    } else {
+        cJSON_AddNullToObject(o, "index_ih");
+    }
+    return o;
+}
+
+/* params.id: a number, a string of digits, or a feed address. */
+int subs_resolve_address(mtd_daemon *d, const cJSON *params, mt_sub *out, char *msg, size_t cap)
+{
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(params, "id");
+    mt_feedaddr a;
+    mt_error err;
+    int64_t n = -1;
+
+    if (!id) {
+        snprintf(msg, cap, "id: required (a subscription id or feed address)");
+        return MTD_RPC_INVALID_PARAMS;
+    }
+    if (cJSON_IsNumber(id)) {
+        if (mt_json_get_int(id, &n) != 0 || n <= 0) {
+            snprintf(msg, cap, "id: must be a positive integer");
+            return MTD_RPC_INVALID_PARAMS;
+        }
+    } else if (cJSON_IsString(id)) {
+        const char *t = id->valuestring;
+        size_t len = strlen(t);
+        if (len > 0 && len < 16 && strspn(t, "0123456789") == len) {
+            n = strtoll(t, NULL, 10);
+        } else if (mt_feedaddr_parse(t, &a, &err) != 0) {
+            snprintf(msg, cap, "id: %s", err.message);
+            return MTD_RPC_INVALID_PARAMS;
+        } else if (mt_store_sub_find(d->st, a.pk, a.salt, a.salt_len, out, NULL) != 0) {
+            snprintf(msg, cap, "not subscribed to %s", t);
+            return MTD_RPC_NOT_FOUND;
+        } else {
+            return 0;
+        }
+    } else {
+        snprintf(msg, cap, "id: must be a number or a string");
+        return MTD_RPC_INVALID_PARAMS;
+    }
+    if (mt_store_sub_get(d->st, n, out, NULL) != 0) {
+        snprintf(msg, cap, "no subscription %lld", (long long)n);
+        return MTD_RPC_NOT_FOUND;
+    }
+    return 0;
+}
