@@ -10,6 +10,7 @@
 #include "config.h"
 #include "mt_testnet.h"
 #include "mtctl.h"
+#include "cmd_daemon.h"
 
 int g_json = 0;
 const char *g_prog = "mtctl";
@@ -36,7 +37,9 @@ static const char usage_text[] =
     "  dht get --immutable TARGET_HEX\n"
     "  dht announce INFOHASH_HEX [--port P]\n"
     "  dht peers INFOHASH_HEX\n"
-    "\n"
+    "\n";
+
+static const char usage_tail[] =
     "Network commands also take --bootstrap HOST:PORT (repeatable or a comma\n"
     "list; default: the Mainline DHT routers), --listen ADDR:PORT and\n"
     "--timeout SECONDS.\n"
@@ -48,6 +51,15 @@ static const char usage_text[] =
     "\n"
     "Exit status: 0 ok, 1 operation failed (not found, stale, timed out),\n"
     "2 usage error, 3 local error (files, keys, engine). See mtctl(1).\n";
+
+/* Offline commands, the daemon commands, then the shared options. */
+static void print_usage(FILE *f)
+{
+    fputs(usage_text, f);
+    fputs(daemon_usage_summary, f);
+    fputs("\n", f);
+    fputs(usage_tail, f);
+}
 
 int fail(int exit_code, const char *fmt, ...)
 {
@@ -216,7 +228,7 @@ int main(int argc, char **argv)
             g_json = 1;
             break;
         case 'h':
-            fputs(usage_text, stdout);
+            print_usage(stdout);
             return EXIT_OK;
         case 'V':
             print_version();
@@ -226,7 +238,7 @@ int main(int argc, char **argv)
         }
     }
     if (optind >= argc) {
-        fputs(usage_text, stderr);
+        print_usage(stderr);
         return EXIT_USAGE;
     }
     cmd = argv[optind];
@@ -235,6 +247,10 @@ int main(int argc, char **argv)
     optind = 0; /* full reset for the command's own getopt_long */
     if (!strcmp(cmd, "key"))
         return cmd_key(argc, argv);
+    if (!strcmp(cmd, "demo"))
+        return cmd_demo(argc, argv);
+    if (daemon_command_known(cmd))
+        return cmd_daemon(argc, argv);
     if (!strcmp(cmd, "manifest"))
         return cmd_manifest(argc, argv);
     if (!strcmp(cmd, "dht"))
@@ -242,7 +258,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "testnet"))
         return cmd_testnet(argc, argv);
     if (!strcmp(cmd, "help")) {
-        fputs(usage_text, stdout);
+        print_usage(stdout);
         return EXIT_OK;
     }
     if (!strcmp(cmd, "version")) {
