@@ -13,6 +13,7 @@
 #include "mt_util.h"
 
 #define CHECK_EVERY_MS 250   /* index torrent progress poll while fetching */
+#define FLUSH_WAIT_MS 15000  /* how long a finished index may lag on disk */
 
 /* ---------------------------------------------------------------- build */
 
@@ -144,6 +145,8 @@ struct mt_resolve {
     int               fetching;      /* waiting for the index torrent */
     int               fetch_added;   /* we added it (so we may remove it) */
     int64_t           next_check_ms;
+    int64_t           flush_wait_ms;  /* deadline for the file to catch up */
+    int64_t           reject_seq;     /* seq of the last refused candidate */
     mt_resolve_result res;
 };
 
@@ -152,6 +155,7 @@ static void reject(mt_resolve *r, int code, const char *msg)
 {
     r->n_rejected++;
     r->reject_code = code;
+    r->reject_seq = r->have_cand ? r->cand_seq : 0;
     snprintf(r->reject_msg, sizeof r->reject_msg, "%s", msg);
 }
 
@@ -169,6 +173,7 @@ static void drop_candidate(mt_resolve *r)
         mt_torrent_remove(r->s, r->cand_ptr.ih, 1, NULL);
     r->fetching = 0;
     r->fetch_added = 0;
+    r->flush_wait_ms = 0;
     r->have_cand = 0;
     free(r->cand_v);
     r->cand_v = NULL;
@@ -300,7 +305,20 @@ static void check_index(mt_resolve *r)
         snprintf(msg, sizeof msg, "index torrent: path too long");
         goto refuse;
     }
-    if (mt_file_read(path, cap, &json, &len, &err) != 0) {
+    /* libtorrent 2 hashes pieces from its write buffer, so "finished" can
+     * come before the bytes reach the file: a missing, short or partly
+     * zero file is looked at again (no JSON text holds a NUL), for a
+     * bounded time, before it counts as bad. */
+    if (mt_file_read(path, cap, &json, &len, &err) != 0 || (int64_t)len != fi.size ||
+        (len && memchr(json, 0, len))) {
+        if (json)
+            snprintf(err.message, sizeof err.message, "%zu of %lld bytes readable", len,
+                     (long long)fi.size);
+        free(json);
+        if (r->flush_wait_ms == 0)
+            r->flush_wait_ms = mt_now_ms() + FLUSH_WAIT_MS;
+        if (mt_now_ms() < r->flush_wait_ms)
+            return;
         snprintf(msg, sizeof msg, "index torrent: %s", err.message);
         goto refuse;
     }
@@ -405,6 +423,9 @@ int mt_resolve_start(mt_session *s, const mt_resolve_params *p, mt_resolve **out
     r->p = *p;
     r->p.index_dir = r->index_dir;
     r->deadline_ms = mt_now_ms() + (p->timeout_ms > 0 ? p->timeout_ms : 60000);
+    /* Without a DHT get there is no last word to wait for: an offered
+     * item that fails settles the lookup at once. */
+    r->dht_done = p->skip_dht;
     if ((rc = mt_feedaddr_target(&p->addr, r->target, err)) != 0 ||
         (rc = ensure_dir(r->index_dir, err)) != 0) {
         mt_resolve_free(r, 0);
@@ -432,8 +453,10 @@ int mt_resolve_event(mt_resolve *r, const mt_event *ev)
             int rc = take_item(r, ev->seq, ev->data, ev->data_len, ev->signature, &err);
             /* An item at or below the accepted seq is the normal "nothing
              * new"; anything else that fails is worth reporting. */
-            if (rc != 0 && rc != MT_ESTALE && rc != MT_ESTATE)
+            if (rc != 0 && rc != MT_ESTALE && rc != MT_ESTATE) {
                 reject(r, rc, err.message);
+                r->reject_seq = rc == MT_ECRYPTO ? 0 : ev->seq;
+            }
         }
         if (ev->authoritative) {
             r->dht_done = 1;
@@ -495,10 +518,12 @@ int mt_resolve_error(const mt_resolve *r, const char **message)
     return r ? (r->state == MT_RESOLVE_FAILED ? r->err_code : r->reject_code) : MT_EINVAL;
 }
 
-int mt_resolve_rejected(const mt_resolve *r, const char **last_reason)
+int mt_resolve_rejected(const mt_resolve *r, const char **last_reason, int64_t *last_seq)
 {
     if (last_reason)
         *last_reason = r ? r->reject_msg : "";
+    if (last_seq)
+        *last_seq = r ? r->reject_seq : 0;
     return r ? r->n_rejected : 0;
 }
 

@@ -131,9 +131,11 @@ mt_resolve_state mt_resolve_get_state(const mt_resolve *r);
  * reason while running). */
 int mt_resolve_error(const mt_resolve *r, const char **message);
 
-/* Rejected candidates so far (forged, stale, bad manifests): count and the
- * latest reason. Lets owners log what was refused even on success. */
-int mt_resolve_rejected(const mt_resolve *r, const char **last_reason);
+/* Rejected candidates so far (forged, bad manifests): count, and the
+ * latest one's reason and seq (0 when it was refused before its seq could
+ * be trusted, e.g. a bad signature). Lets owners report what was refused
+ * even on success. */
+int mt_resolve_rejected(const mt_resolve *r, const char **last_reason, int64_t *last_seq);
 
 /* The result, or NULL unless DONE. */
 const mt_resolve_result *mt_resolve_get_result(const mt_resolve *r);

@@ -556,11 +556,16 @@ static void finish_poll(mtd_daemon *d, sub_rt *rt)
 
     rt->res = NULL;
     d->polls_done++;
-    if (mt_resolve_rejected(res, &rej) > 0) {
+    int64_t rej_seq = 0;
+    if (mt_resolve_rejected(res, &rej, &rej_seq) > 0) {
         if (mt_store_sub_get(d->st, rt->id, &s, NULL) == 0) {
             cJSON *e = d_event("feed.rejected");
             cJSON_AddNumberToObject(e, "subscription", (double)rt->id);
             cJSON_AddStringToObject(e, "address", s.address);
+            if (rej_seq > 0)
+                cJSON_AddNumberToObject(e, "seq", (double)rej_seq);
+            else
+                cJSON_AddNullToObject(e, "seq");
             cJSON_AddStringToObject(e, "reason", rej);
             d_emit(d, e);
         }
