@@ -67,6 +67,7 @@ typedef struct mtd_daemon {
     /* subscriptions */
     sub_rt       *subs;
     size_t        n_subs, cap_subs;
+    size_t        poll_cursor;    /* round-robin start for due polls */
     double        dht_tokens;     /* token bucket for feed lookups */
     int64_t       tokens_ms;
     int           republish_tokens;

@@ -9,6 +9,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include <ctype.h>
+#include <stdint.h>
 #include <regex.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -645,14 +646,24 @@ void subs_tick(mtd_daemon *d)
         else
             active++;
     }
-    for (size_t i = 0; i < d->n_subs && active < MTD_MAX_ACTIVE_POLLS; i++) {
+    /* Round robin from where the last tick stopped: when the budget is
+     * short, every due feed gets its turn instead of the first ones in
+     * the table taking all of it. */
+    size_t starved = SIZE_MAX, n = d->n_subs;
+    for (size_t k = 0; k < n && active < MTD_MAX_ACTIVE_POLLS; k++) {
+        size_t i = (d->poll_cursor + k) % n;
         sub_rt *rt = &d->subs[i];
         if (rt->res || (!rt->sync_wanted && now < rt->next_poll_ms))
             continue;
         /* A sync asked for by a user goes ahead of the budget but is
          * still counted against it. */
-        if (!rt->sync_wanted && d->dht_tokens < 1.0)
-            break;
+        if (!rt->sync_wanted && d->dht_tokens < 1.0) {
+            if (starved == SIZE_MAX)
+                starved = i;
+            continue;
+        }
+        if (starved == SIZE_MAX)
+            d->poll_cursor = (i + 1) % n;
         rt->sync_wanted = 0;
         d->dht_tokens -= 1.0;
         if (start_poll(d, rt, 0, &err) != 0) {
@@ -662,6 +673,8 @@ void subs_tick(mtd_daemon *d)
         }
         active++;
     }
+    if (starved != SIZE_MAX)
+        d->poll_cursor = starved;
 }
 
 void subs_event(mtd_daemon *d, const mt_event *ev)
