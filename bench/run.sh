@@ -3,7 +3,9 @@
 #
 # Prints machine notes, each exact command and its output, then the markdown
 # rows of all runs together. Exits non-zero if any benchmark fails.
-# Traffic stays on 127.0.40.x (DHT) and 127.0.41.x (download).
+# Traffic stays on 127.0.40.x (DHT), 127.0.41.x (download), and 127.0.42.x
+# (testnet) with 127.0.43.x (mtd processes) for bench_mtd, which runs the
+# daemon built in BUILDDIR/mtd/mtd.
 set -u
 
 if [ $# -ne 1 ] || [ ! -d "$1" ]; then
@@ -12,12 +14,16 @@ if [ $# -ne 1 ] || [ ! -d "$1" ]; then
 fi
 B=$(cd "$1" && pwd)
 
-for p in bench_dht bench_download bench_manifest; do
+for p in bench_dht bench_download bench_manifest bench_mtd; do
     if [ ! -x "$B/bench/$p" ]; then
         echo "run.sh: $B/bench/$p is not built (run: make bench/$p)" >&2
         exit 2
     fi
 done
+if [ ! -x "$B/mtd/mtd" ]; then
+    echo "run.sh: $B/mtd/mtd is not built (run: make)" >&2
+    exit 2
+fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/mt-bench-run-XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT
@@ -54,6 +60,9 @@ run "$B/bench/bench_dht" --nodes 8 --rounds 200 --addr 127.0.40.1
 run "$B/bench/bench_dht" --nodes 32 --rounds 200 --addr 127.0.40.1
 run "$B/bench/bench_download" --size-mib 256 --addr 127.0.41.1
 run "$B/bench/bench_manifest" --repeat 41
+# About 15 minutes: update latency on 32 nodes, then 1,000 and 10,000
+# subscriptions (and 10,000 at the default dht_budget) on 8.
+run "$B/bench/bench_mtd" --mtd "$B/mtd/mtd" --addr 127.0.42.1 --daemon-addr 127.0.43.1
 
 echo "## Markdown rows"
 i=1
