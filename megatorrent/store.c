@@ -410,6 +410,70 @@ static void *grow(void *arr, size_t *cap, size_t n, size_t elem)
     return p;
 }
 
+/* One row of a SELECT into one array element: MT_OK, MT_ENOMEM, or any
+ * other code for a damaged row. */
+typedef int (*row_reader)(sqlite3_stmt *s, void *elem);
+/* Releases what one element owns (NULL: nothing to release). */
+typedef void (*row_clear)(void *elem);
+
+/*
+ * Step a prepared statement (bsrc: the outcome of its bindings) to the end,
+ * collecting each row into a new array of elem-sized elements. Finalizes s.
+ * On failure everything collected is released and *out stays untouched;
+ * the error names `what` ("torrents", "items"...).
+ */
+static int collect_rows(mt_store *st, sqlite3_stmt *s, int bsrc, size_t elem, row_reader read,
+                        row_clear clear, const char *what, void **out, size_t *count, mt_error *err)
+{
+    char *arr = NULL, *p;
+    size_t n = 0, cap = 0;
+    char fail_msg[80];
+    int rc;
+
+    snprintf(fail_msg, sizeof fail_msg, "cannot list %s", what);
+    while ((rc = step_row(st, s, bsrc, fail_msg, err)) == 1) {
+        p = grow(arr, &cap, n, elem);
+        if (!p) {
+            rc = mt_error_set(err, MT_ENOMEM, "out of memory listing %s", what);
+            break;
+        }
+        arr = p;
+        memset(arr + n * elem, 0, elem);
+        rc = read(s, arr + n * elem);
+        if (rc) {
+            mt_error_set(err, rc == MT_ENOMEM ? MT_ENOMEM : MT_EIO,
+                         rc == MT_ENOMEM ? "out of memory listing %s" : "a row of %s in the store is damaged",
+                         what);
+            rc = rc == MT_ENOMEM ? MT_ENOMEM : MT_EIO;
+            break;
+        }
+        n++;
+    }
+    sqlite3_finalize(s);
+    if (rc < 0) {
+        for (size_t i = 0; clear && i < n; i++)
+            clear(arr + i * elem);
+        free(arr);
+        return rc;
+    }
+    *out = arr;
+    *count = n;
+    return MT_OK;
+}
+
+/* Start a listing: reset the outputs, check arguments, prepare sql. */
+static int list_begin(mt_store *st, const char *sql, void *out, size_t *count, sqlite3_stmt **s,
+                      mt_error *err)
+{
+    if (out)
+        *(void **)out = NULL;
+    if (count)
+        *count = 0;
+    if (!st || !out || !count)
+        return mt_error_set(err, MT_EINVAL, "store, out and count are required");
+    return prep(st, sql, s, err);
+}
+
 /* ------------------------------------------------------- open / close */
 
 /* Create path as 0600 if absent (SQLite would use 0644 less umask; its -wal
@@ -814,44 +878,19 @@ int mt_store_sub_find(mt_store *st, const uint8_t pk[32], const uint8_t *salt, s
     return rc;
 }
 
+static int read_sub(sqlite3_stmt *s, void *elem)
+{
+    return sub_from_row(s, elem) ? MT_EIO : MT_OK;
+}
+
 int mt_store_sub_list(mt_store *st, mt_sub **out, size_t *count, mt_error *err)
 {
     sqlite3_stmt *s = NULL;
-    mt_sub *arr = NULL, *p;
-    size_t n = 0, cap = 0;
-    int rc;
-
-    if (out)
-        *out = NULL;
-    if (count)
-        *count = 0;
-    if (!st || !out || !count)
-        return mt_error_set(err, MT_EINVAL, "store, out and count are required");
-    rc = prep(st, SUB_SELECT " ORDER BY s.id", &s, err);
+    int rc = list_begin(st, SUB_SELECT " ORDER BY s.id", out, count, &s, err);
     if (rc)
         return rc;
-    while ((rc = step_row(st, s, SQLITE_OK, "cannot list subscriptions", err)) == 1) {
-        p = grow(arr, &cap, n, sizeof *arr);
-        if (!p) {
-            rc = mt_error_set(err, MT_ENOMEM, "out of memory listing subscriptions");
-            break;
-        }
-        arr = p;
-        if (sub_from_row(s, &arr[n])) {
-            rc = mt_error_set(err, MT_EIO, "subscription %" PRId64 " in the store is damaged",
-                              (int64_t)sqlite3_column_int64(s, 0));
-            break;
-        }
-        n++;
-    }
-    sqlite3_finalize(s);
-    if (rc < 0) {
-        free(arr);
-        return rc;
-    }
-    *out = arr;
-    *count = n;
-    return MT_OK;
+    return collect_rows(st, s, SQLITE_OK, sizeof **out, read_sub, NULL, "subscriptions",
+                        (void **)out, count, err);
 }
 
 int mt_store_sub_set_status(mt_store *st, int64_t id, int64_t last_poll_ms, const char *last_error,
@@ -1134,11 +1173,14 @@ static int item_from_row(sqlite3_stmt *s, mt_item_row *out)
 }
 
 /* The rows of an existing subscription, within one read transaction. */
+static int read_item(sqlite3_stmt *s, void *elem)
+{
+    return item_from_row(s, elem) ? MT_EIO : MT_OK;
+}
+
 static int item_rows(mt_store *st, int64_t sub_id, mt_item_row **out, size_t *count, mt_error *err)
 {
     sqlite3_stmt *s = NULL;
-    mt_item_row *arr = NULL, *p;
-    size_t n = 0, cap = 0;
     int bsrc = SQLITE_OK, rc;
 
     rc = prep(st, "SELECT count(*) FROM sub WHERE id = ?1", &s, err);
@@ -1160,27 +1202,7 @@ static int item_rows(mt_store *st, int64_t sub_id, mt_item_row **out, size_t *co
     if (rc)
         return rc;
     b_i64(s, 1, sub_id, &bsrc);
-    while ((rc = step_row(st, s, bsrc, "cannot list items", err)) == 1) {
-        p = grow(arr, &cap, n, sizeof *arr);
-        if (!p) {
-            rc = mt_error_set(err, MT_ENOMEM, "out of memory listing items");
-            break;
-        }
-        arr = p;
-        if (item_from_row(s, &arr[n])) {
-            rc = mt_error_set(err, MT_EIO, "an item of subscription %" PRId64 " is damaged", sub_id);
-            break;
-        }
-        n++;
-    }
-    sqlite3_finalize(s);
-    if (rc < 0) {
-        free(arr);
-        return rc;
-    }
-    *out = arr;
-    *count = n;
-    return MT_OK;
+    return collect_rows(st, s, bsrc, sizeof **out, read_item, NULL, "items", (void **)out, count, err);
 }
 
 int mt_store_item_list(mt_store *st, int64_t sub_id, mt_item_row **out, size_t *count, mt_error *err)
@@ -1331,46 +1353,24 @@ int mt_store_torrent_get(mt_store *st, const uint8_t id[20], mt_torrent_row *out
     return rc;
 }
 
+static int read_torrent(sqlite3_stmt *s, void *elem)
+{
+    return torrent_from_row(s, elem);
+}
+
+static void clear_torrent(void *elem)
+{
+    mt_torrent_row_clear(elem);
+}
+
 int mt_store_torrent_list(mt_store *st, mt_torrent_row **out, size_t *count, mt_error *err)
 {
     sqlite3_stmt *s = NULL;
-    mt_torrent_row *arr = NULL, *p;
-    size_t n = 0, cap = 0, i;
-    int rc;
-
-    if (out)
-        *out = NULL;
-    if (count)
-        *count = 0;
-    if (!st || !out || !count)
-        return mt_error_set(err, MT_EINVAL, "store, out and count are required");
-    rc = prep(st, TORRENT_SELECT " ORDER BY rowid", &s, err);
+    int rc = list_begin(st, TORRENT_SELECT " ORDER BY rowid", out, count, &s, err);
     if (rc)
         return rc;
-    while ((rc = step_row(st, s, SQLITE_OK, "cannot list torrents", err)) == 1) {
-        p = grow(arr, &cap, n, sizeof *arr);
-        if (!p) {
-            rc = mt_error_set(err, MT_ENOMEM, "out of memory listing torrents");
-            break;
-        }
-        arr = p;
-        rc = torrent_from_row(s, &arr[n]);
-        if (rc) {
-            mt_error_set(err, rc, rc == MT_ENOMEM ? "out of memory listing torrents" : "a torrent row is damaged");
-            break;
-        }
-        n++;
-    }
-    sqlite3_finalize(s);
-    if (rc < 0) {
-        for (i = 0; i < n; i++)
-            mt_torrent_row_clear(&arr[i]);
-        free(arr);
-        return rc;
-    }
-    *out = arr;
-    *count = n;
-    return MT_OK;
+    return collect_rows(st, s, SQLITE_OK, sizeof **out, read_torrent, clear_torrent, "torrents",
+                        (void **)out, count, err);
 }
 
 void mt_torrent_row_clear(mt_torrent_row *t)
@@ -1537,49 +1537,26 @@ int mt_store_pub_get(mt_store *st, const char *name, const uint8_t pk[32], mt_pu
     return rc;
 }
 
+static int read_pub(sqlite3_stmt *s, void *elem)
+{
+    return pub_from_row(s, elem);
+}
+
+static void clear_pub(void *elem)
+{
+    mt_pub_clear(elem);
+}
+
 /* Elements own manifest and v: clear each with mt_pub_clear, then
  * mt_free the array. */
 int mt_store_pub_list(mt_store *st, mt_pub **out, size_t *count, mt_error *err)
 {
     sqlite3_stmt *s = NULL;
-    mt_pub *arr = NULL, *p;
-    size_t n = 0, cap = 0, i;
-    int rc;
-
-    if (out)
-        *out = NULL;
-    if (count)
-        *count = 0;
-    if (!st || !out || !count)
-        return mt_error_set(err, MT_EINVAL, "store, out and count are required");
-    rc = prep(st, PUB_SELECT " ORDER BY name, pk", &s, err);
+    int rc = list_begin(st, PUB_SELECT " ORDER BY name, pk", out, count, &s, err);
     if (rc)
         return rc;
-    while ((rc = step_row(st, s, SQLITE_OK, "cannot list published feeds", err)) == 1) {
-        p = grow(arr, &cap, n, sizeof *arr);
-        if (!p) {
-            rc = mt_error_set(err, MT_ENOMEM, "out of memory listing published feeds");
-            break;
-        }
-        arr = p;
-        rc = pub_from_row(s, &arr[n]);
-        if (rc) {
-            mt_error_set(err, rc,
-                         rc == MT_ENOMEM ? "out of memory listing published feeds" : "a published feed is damaged");
-            break;
-        }
-        n++;
-    }
-    sqlite3_finalize(s);
-    if (rc < 0) {
-        for (i = 0; i < n; i++)
-            mt_pub_clear(&arr[i]);
-        free(arr);
-        return rc;
-    }
-    *out = arr;
-    *count = n;
-    return MT_OK;
+    return collect_rows(st, s, SQLITE_OK, sizeof **out, read_pub, clear_pub, "published feeds",
+                        (void **)out, count, err);
 }
 
 int mt_store_pub_set_put(mt_store *st, const char *name, const uint8_t pk[32], int64_t last_put_ms, int nodes,
