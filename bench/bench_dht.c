@@ -25,6 +25,7 @@
 #include "mt_capi.h"
 #include "mt_identity.h"
 #include "mt_testnet.h"
+#define BENCH_NAME "bench_dht"
 #include "bench_util.h"
 
 #define WAIT_MS 30000      /* bounds a hang; times nothing */
@@ -86,19 +87,6 @@ static void usage(FILE *f)
             MT_TESTNET_MAX);
 }
 
-static int parse_long(const char *opt, const char *s, long lo, long hi, long *out)
-{
-    char *end = NULL;
-    long v;
-    errno = 0;
-    v = strtol(s ? s : "", &end, 10);
-    if (!s || !*s || *end || errno || v < lo || v > hi) {
-        fprintf(stderr, "bench_dht: %s wants an integer %ld-%ld, not '%s'\n", opt, lo, hi, s ? s : "");
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
 
 /* Drop every node's queued events; count (and show a few) engine errors. */
 static int drain_all(mt_testnet *net)
@@ -156,20 +144,20 @@ int main(int argc, char **argv)
             usage(stdout);
             return 0;
         } else if (!strcmp(a, "--nodes")) {
-            if (parse_long(a, val, 2, MT_TESTNET_MAX, &nodes))
+            if (bench_parse_long(a, val, 2, MT_TESTNET_MAX, &nodes))
                 return 2;
             i++;
         } else if (!strcmp(a, "--rounds")) {
-            if (parse_long(a, val, 1, 1000000, &rounds))
+            if (bench_parse_long(a, val, 1, 1000000, &rounds))
                 return 2;
             i++;
         } else if (!strcmp(a, "--warmup")) {
-            if (parse_long(a, val, 0, 1000000, &warmup))
+            if (bench_parse_long(a, val, 0, 1000000, &warmup))
                 return 2;
             i++;
         } else if (!strcmp(a, "--seed")) {
             long sv;
-            if (parse_long(a, val, 1, 2147483647L, &sv))
+            if (bench_parse_long(a, val, 1, 2147483647L, &sv))
                 return 2;
             seed = (uint64_t)sv;
             have_seed = 1;

@@ -30,6 +30,7 @@
 
 #include "mt_capi.h"
 #include "mt_testnet.h"
+#define BENCH_NAME "bench_download"
 #include "bench_util.h"
 
 #define CHUNK (1u << 20)
@@ -48,32 +49,6 @@ static void on_signal(int sig)
 }
 
 
-/* Remove path and everything below it; symlinks are removed, not followed. */
-static void rm_rf(const char *path)
-{
-    struct stat st;
-    if (lstat(path, &st) != 0)
-        return;
-    if (S_ISDIR(st.st_mode)) {
-        DIR *d = opendir(path);
-        if (d) {
-            struct dirent *de;
-            while ((de = readdir(d)) != NULL) {
-                char child[4096];
-                if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-                    continue;
-                if ((size_t)snprintf(child, sizeof child, "%s/%s", path, de->d_name) >= sizeof child)
-                    continue;
-                rm_rf(child);
-            }
-            closedir(d);
-        }
-        if (rmdir(path) != 0)
-            fprintf(stderr, "bench_download: cannot remove %s: %s\n", path, strerror(errno));
-    } else if (unlink(path) != 0) {
-        fprintf(stderr, "bench_download: cannot remove %s: %s\n", path, strerror(errno));
-    }
-}
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -669,7 +644,7 @@ int main(int argc, char **argv)
             failed = 1;
             goto cleanup;
         }
-        rm_rf(copy_dir);
+        bench_rm_rf(copy_dir);
         if (r < 0) {
             cold_copy_ms = c;
             cold_fsync_ms = f;
@@ -703,7 +678,7 @@ int main(int argc, char **argv)
             steady_rate[k][r] = res.first_ms >= 0 && res.ms > res.first_ms
                                     ? (double)((int64_t)bytes - res.first_done) / MIB / ((res.ms - res.first_ms) / 1e3)
                                     : 0;
-            rm_rf(dl_dir);
+            bench_rm_rf(dl_dir);
         }
     if (interrupted) {
         failed = 1;
@@ -784,7 +759,7 @@ cleanup:
         mt_free(torrents[v]);
     free(ba);
     free(bb);
-    rm_rf(base);
+    bench_rm_rf(base);
     if (failed)
         fprintf(stderr, "bench_download: FAILED\n");
     return failed ? 1 : 0;

@@ -56,6 +56,7 @@
 #include "mt_pointer.h"
 #include "mt_testnet.h"
 #include "mt_util.h"
+#define BENCH_NAME "bench_mtd"
 #include "bench_util.h"
 
 #define WAIT_START_MS   30000          /* mtd up, its socket answering */
@@ -159,19 +160,6 @@ static double rng_unit(void)
 
 /* ------------------------------------------------------------ small helpers */
 
-static int parse_long(const char *opt, const char *s, long lo, long hi, long *out)
-{
-    char *end = NULL;
-    long v;
-    errno = 0;
-    v = strtol(s ? s : "", &end, 10);
-    if (!s || !*s || *end || errno || v < lo || v > hi) {
-        fprintf(stderr, "bench_mtd: %s wants an integer %ld-%ld, not '%s'\n", opt, lo, hi, s ? s : "");
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
 
 static void sleep_ms(double ms)
 {
@@ -193,32 +181,6 @@ static int addr_plus(const char *addr, unsigned k, char *out, size_t cap)
     return inet_ntop(AF_INET, &a, out, (socklen_t)cap) ? 0 : -1;
 }
 
-/* Remove path and everything below it; symlinks are removed, not followed. */
-static void rm_rf(const char *path)
-{
-    struct stat st;
-    if (lstat(path, &st) != 0)
-        return;
-    if (S_ISDIR(st.st_mode)) {
-        DIR *d = opendir(path);
-        if (d) {
-            struct dirent *de;
-            while ((de = readdir(d)) != NULL) {
-                char child[PATH_MAX];
-                if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-                    continue;
-                if ((size_t)snprintf(child, sizeof child, "%s/%s", path, de->d_name) >= sizeof child)
-                    continue;
-                rm_rf(child);
-            }
-            closedir(d);
-        }
-        if (rmdir(path) != 0)
-            fprintf(stderr, "bench_mtd: cannot remove %s: %s\n", path, strerror(errno));
-    } else if (unlink(path) != 0) {
-        fprintf(stderr, "bench_mtd: cannot remove %s: %s\n", path, strerror(errno));
-    }
-}
 
 static int write_file(const char *path, const void *data, size_t len)
 {
@@ -1681,7 +1643,7 @@ int main(int argc, char **argv)
             usage(stderr);
             return 2;
         }
-        if (parse_long(a, val, lo_v, hi_v, target ? target : &v) != 0)
+        if (bench_parse_long(a, val, lo_v, hi_v, target ? target : &v) != 0)
             return 2;
         if (itarget)
             *itarget = (int)v;
@@ -1711,7 +1673,7 @@ int main(int argc, char **argv)
         memcpy(num, p, len);
         num[len] = 0;
         memset(&runs[n_runs], 0, sizeof runs[n_runs]);
-        if (parse_long("--scale", num, N_EXISTING, 1000000, &v) != 0)
+        if (bench_parse_long("--scale", num, N_EXISTING, 1000000, &v) != 0)
             return 2;
         runs[n_runs].n = (int)v;
         runs[n_runs++].budget = (int)budget;
@@ -1794,7 +1756,7 @@ int main(int argc, char **argv)
         /* Failed polls or rejections are worth a look at the daemons' logs. */
         fprintf(stderr, "bench_mtd: kept %s (daemon logs)\n", root);
     } else {
-        rm_rf(root);
+        bench_rm_rf(root);
     }
     if (rc)
         fprintf(stderr, "bench_mtd: FAILED\n");

@@ -342,6 +342,19 @@ static void print_kv(const cJSON *obj, const char *const *keys)
     }
 }
 
+/* A result for people (key: value lines of keys, or of every member) or,
+ * with --json, as it came. Takes ownership of r. */
+static int show_result(cJSON *r, const char *const *keys)
+{
+    if (g_json) {
+        emit_json(r);
+        return EXIT_OK;
+    }
+    print_kv(r, keys);
+    cJSON_Delete(r);
+    return EXIT_OK;
+}
+
 /* A table built row by row, printed with columns as wide as their cells. */
 #define TABLE_COLS 8
 typedef struct table {
@@ -700,13 +713,7 @@ static int run_status(const dctx *x)
     int rc = call_once(x->o.socket, "status", NULL, DC_CALL_TIMEOUT_MS, &r);
     if (rc)
         return rc;
-    if (g_json)
-        emit_json(r);
-    else {
-        print_kv(r, NULL);
-        cJSON_Delete(r);
-    }
-    return EXIT_OK;
+    return show_result(r, NULL);
 }
 
 static int run_shutdown(const dctx *x)
@@ -756,13 +763,7 @@ static int run_info(const dctx *x)
     cJSON_AddStringToObject(p, "id", x->argv[0]);
     if ((rc = call_once(x->o.socket, "torrent.info", p, DC_CALL_TIMEOUT_MS, &r)) != EXIT_OK)
         return rc;
-    if (g_json)
-        emit_json(r);
-    else {
-        print_kv(r, NULL);
-        cJSON_Delete(r);
-    }
-    return EXIT_OK;
+    return show_result(r, NULL);
 }
 
 /* ================================================================= add */
@@ -1048,13 +1049,7 @@ static int run_publish(const dctx *x)
     }
     if ((rc = call_once(x->o.socket, "feed.publish", p, DC_PUBLISH_TIMEOUT_MS, &r)) != EXIT_OK)
         return rc;
-    if (g_json) {
-        emit_json(r);
-        return EXIT_OK;
-    }
-    print_kv(r, keys);
-    cJSON_Delete(r);
-    return EXIT_OK;
+    return show_result(r, keys);
 }
 
 static int run_feeds(const dctx *x)
@@ -1161,13 +1156,7 @@ static int run_subscribe(const dctx *x)
     }
     if ((rc = call_once(x->o.socket, "sub.add", p, DC_CALL_TIMEOUT_MS, &r)) != EXIT_OK)
         return rc;
-    if (g_json) {
-        emit_json(r);
-        return EXIT_OK;
-    }
-    print_kv(r, keys);
-    cJSON_Delete(r);
-    return EXIT_OK;
+    return show_result(r, keys);
 }
 
 static int run_subscriptions(const dctx *x)

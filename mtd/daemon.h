@@ -68,6 +68,8 @@ typedef struct mtd_daemon {
     sub_rt       *subs;
     size_t        n_subs, cap_subs;
     size_t        poll_cursor;    /* round-robin start for due polls */
+    size_t        n_polling;      /* subscriptions with a lookup in flight */
+    int64_t       next_subs_tick_ms; /* scans of the schedule are paced */
     double        dht_tokens;     /* token bucket for feed lookups */
     int64_t       tokens_ms;
     int           republish_tokens;

@@ -23,6 +23,7 @@
 #include "mt_util.h"
 
 #define FIRST_POLL_SPREAD_MS 10000   /* spread start-up polls over this */
+#define SCHEDULE_TICK_MS 100         /* the schedule is scanned at most this often */
 
 /* interval ±20%, uniformly, so that many followers of one feed do not
  * query the same DHT nodes in lockstep. */
@@ -74,6 +75,7 @@ int subs_add_rt(mtd_daemon *d, const mt_sub *s)
     memcpy(rt->addr.read_key, s->read_key, 32);
     rt->interval_s = s->interval_s;
     schedule(d, rt, 0);
+    d->next_subs_tick_ms = 0;
     return 0;
 }
 
@@ -615,6 +617,8 @@ static int start_poll(mtd_daemon *d, sub_rt *rt, int skip_dht, mt_error *err)
     p.timeout_ms = d->cfg->resolve_timeout * 1000;
     p.skip_dht = skip_dht;
     int rc = mt_resolve_start(d->s, &p, &rt->res, err);
+    if (rc == 0)
+        d->n_polling++;
     if (rc == 0 && !skip_dht)
         d->dht_lookups++;
     return rc;
@@ -625,6 +629,13 @@ void subs_tick(mtd_daemon *d)
     int64_t now = mt_now_ms();
     size_t active = 0;
     mt_error err;
+
+    /* The loop wakes for every RPC line and engine event; scanning 10,000
+     * subscriptions each time is wasted work. A sync or a new
+     * subscription asks for the next scan at once. */
+    if (now < d->next_subs_tick_ms)
+        return;
+    d->next_subs_tick_ms = now + SCHEDULE_TICK_MS;
 
     /* Token buckets: dht_budget lookups a minute, republish_budget re-puts
      * an hour; idle time does not bank more than one period's worth. */
@@ -675,12 +686,13 @@ void subs_tick(mtd_daemon *d)
     }
     if (starved != SIZE_MAX)
         d->poll_cursor = starved;
+    d->n_polling = active;
 }
 
 void subs_event(mtd_daemon *d, const mt_event *ev)
 {
     subs_export_event(d, ev);
-    for (size_t i = 0; i < d->n_subs; i++)
+    for (size_t i = 0; d->n_polling && i < d->n_subs; i++)
         if (d->subs[i].res)
             mt_resolve_event(d->subs[i].res, ev);
 }
@@ -692,6 +704,7 @@ int subs_sync(mtd_daemon *d, int64_t id)
         if (id && d->subs[i].id != id)
             continue;
         d->subs[i].sync_wanted = 1;
+        d->next_subs_tick_ms = 0;
         n++;
     }
     return n;

@@ -57,6 +57,7 @@
 #include "mt_manifest.h"
 #include "mt_pointer.h"
 #include "mt_testnet.h"
+#include "testfs.h"
 #include "testutil.h"
 
 #define WAIT_MS 60000      /* one RPC answer or one event */
@@ -181,23 +182,7 @@ static void step(const char *what)
 
 /* ------------------------------------------------------------ helpers */
 
-static void t_sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
 
-static void t_fmt(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void t_fmt(char *buf, size_t cap, const char *fmt, ...)
-{
-    va_list ap;
-    int n;
-    va_start(ap, fmt);
-    n = vsnprintf(buf, cap, fmt, ap);
-    va_end(ap);
-    ck_assert_msg(n >= 0 && (size_t)n < cap, "string too long");
-}
 
 static void t_mkdir(const char *path)
 {
@@ -230,29 +215,6 @@ static uint8_t *t_read(const char *path, size_t *len)
     return (uint8_t *)buf;
 }
 
-static void t_rm_rf(const char *path)
-{
-    struct stat st;
-    if (lstat(path, &st) != 0)
-        return;
-    if (S_ISDIR(st.st_mode)) {
-        DIR *d = opendir(path);
-        struct dirent *de;
-        char sub[1024];
-        if (d) {
-            while ((de = readdir(d)) != NULL) {
-                if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-                    continue;
-                if (snprintf(sub, sizeof sub, "%s/%s", path, de->d_name) < (int)sizeof sub)
-                    t_rm_rf(sub);
-            }
-            closedir(d);
-        }
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
 
 /* The downloaded copy must hold exactly the source's bytes. */
 static void t_same_file(const char *want, const char *got)

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "httpd.h"
+#include "testfs.h"
 #include "testutil.h"
 
 #define ADDR_SEED "127.0.20.2"
@@ -38,31 +39,14 @@ static const struct {
 
 /* ------------------------------------------------------------ helpers */
 
-static void t_sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
 
 /* snprintf into a fixed buffer, failing the test on truncation. */
-static void t_fmt(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void t_fmt(char *buf, size_t cap, const char *fmt, ...)
-{
-    va_list ap;
-    int n;
-    va_start(ap, fmt);
-    n = vsnprintf(buf, cap, fmt, ap);
-    va_end(ap);
-    ck_assert_msg(n >= 0 && (size_t)n < cap, "path too long");
-}
 
 /* Per test case, in the runner process: a base folder for the tests'
  * temp folders, removed by the (unchecked) teardown even when a test fails
  * before its own clean-up. */
 static char base_dir[64];
 
-static void t_rm_rf(const char *path);
 
 static void base_up(void)
 {
@@ -146,29 +130,6 @@ static int t_exists(const char *path)
     return lstat(path, &st) == 0;
 }
 
-static void t_rm_rf(const char *path)
-{
-    struct stat st;
-    if (lstat(path, &st) != 0)
-        return;
-    if (S_ISDIR(st.st_mode)) {
-        DIR *d = opendir(path);
-        struct dirent *de;
-        char sub[1024];
-        if (d) {
-            while ((de = readdir(d)) != NULL) {
-                if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-                    continue;
-                t_fmt(sub, sizeof sub, "%s/%s", path, de->d_name);
-                t_rm_rf(sub);
-            }
-            closedir(d);
-        }
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
 
 static int t_contains(const uint8_t *buf, size_t len, const char *needle)
 {
