@@ -38,6 +38,7 @@ struct mt_session {
     int pipe_r = -1, pipe_w = -1;       // self-pipe behind mt_session_fd()
     std::deque<mt_event> queue;          // converted, not yet delivered
     std::map<lt::sha1_hash, mtcapi::peer_lookup> lookups;
+    std::set<lt::sha1_hash> flat;        // magnets added MT_ADD_FLAT, awaiting metadata
 
     // Shared with libtorrent's network thread (put callbacks): guarded by mu.
     std::mutex mu;

@@ -138,7 +138,12 @@ typedef enum mt_event_type {
     MT_EVENT_TORRENT_CHECKED,  /* hash check finished */
     MT_EVENT_TORRENT_ERROR,    /* error, message */
     MT_EVENT_RESUME_DATA,      /* data = bencoded resume data; or error */
-    MT_EVENT_ERROR             /* other engine errors: message */
+    MT_EVENT_ERROR,            /* other engine errors: message */
+    MT_EVENT_FILE_COMPLETED,   /* target = torrent id, file_index: that file's
+                                  pieces are all on disk and hash-checked */
+    MT_EVENT_HASH_FAILED       /* target = torrent id, piece: a downloaded piece
+                                  failed its hash check (a peer or web seed sent
+                                  bad data); libtorrent fetches it again */
 } mt_event_type;
 
 typedef struct mt_endpoint {
@@ -164,6 +169,8 @@ typedef struct mt_event {
     int      num_success;      /* DHT_PUT: nodes that stored the item */
     int      nodes;            /* DHT_STATS: nodes in the routing table */
     size_t   num_peers;        /* DHT_PEERS: entries in peers; DONE: total */
+    int      file_index;       /* FILE_COMPLETED */
+    int      piece;            /* HASH_FAILED */
     mt_endpoint *peers;
     char     endpoint[64];     /* LISTEN_*: "addr:port" */
     uint8_t *data;
@@ -294,7 +301,16 @@ int mt_dht_request_stats(mt_session *s, mt_error *err);
 enum {
     MT_ADD_PAUSED      = 1 << 0,
     MT_ADD_SEED_MODE   = 1 << 1,  /* trust the files: no hash check */
-    MT_ADD_UPLOAD_ONLY = 1 << 2   /* never download */
+    MT_ADD_UPLOAD_ONLY = 1 << 2,  /* never download */
+    /* Store every file directly in the save path under the last component
+     * of its path (a pack's "blobs/<id>" becomes <save_path>/<id>), so
+     * torrents sharing content-addressed names share one flat folder. For a
+     * magnet the files are renamed when metadata arrives. */
+    MT_ADD_FLAT        = 1 << 3,
+    /* Start with every file at priority 0 (download nothing until
+     * mt_torrent_set_file_priority); needs metadata in the add (not a
+     * magnet) to take effect before any piece is requested. */
+    MT_ADD_NO_FILES    = 1 << 4
 };
 
 typedef struct mt_add_params {
@@ -383,6 +399,13 @@ int mt_torrent_save_resume(mt_session *s, const uint8_t id[20], mt_error *err);
 int mt_torrent_get_torrent(mt_session *s, const uint8_t id[20], uint8_t **out,
                            size_t *out_len, mt_error *err);
 
+/* Give a magnet that is still waiting for metadata its info dict, taken
+ * from .torrent bytes obtained elsewhere (a web seed's .torrent). libtorrent
+ * checks it against the info-hash and ignores a mismatch. MT_EINVAL for bytes
+ * that are not a .torrent or name another torrent. */
+int mt_torrent_set_metadata(mt_session *s, const uint8_t id[20], const uint8_t *torrent, size_t len,
+                            mt_error *err);
+
 /* Info-hashes of .torrent bytes; id_out gets the torrent id. Either hash
  * pointer may be NULL; *has_* say which exist. */
 int mt_torrent_info_hashes(const uint8_t *torrent, size_t len,
@@ -428,6 +451,18 @@ typedef struct mt_create_params {
  */
 int mt_torrent_create(const mt_create_params *p, uint8_t **out, size_t *out_len,
                       mt_error *err);
+
+/*
+ * Create a v1 torrent named `name` whose files are name/<files[i]>, in the
+ * given order, read from dir/<files[i]> (the files need not sit in a folder
+ * called name: packs of content-addressed blobs use this). Pieces of
+ * piece_size bytes (power of two, 16 KiB-16 MiB) span file boundaries; no
+ * pad files, no date, no creator. Names must be plain file names (no '/',
+ * not "." or ".."). *out is freed with mt_free().
+ */
+int mt_torrent_create_flat(const char *dir, const char *name, const char *const *files, size_t n,
+                           int piece_size, const char *const *web_seeds, size_t num_web_seeds,
+                           uint8_t **out, size_t *out_len, mt_error *err);
 
 /* Free memory the library returned. NULL ok. */
 void mt_free(void *p);

@@ -26,6 +26,7 @@
 #include <libtorrent/kademlia/announce_flags.hpp>
 #include <libtorrent/read_resume_data.hpp>
 #include <libtorrent/session_params.hpp>
+#include <libtorrent/torrent_info.hpp>
 #include <libtorrent/version.hpp>
 #include <libtorrent/write_resume_data.hpp>
 
@@ -296,6 +297,28 @@ void convert_torrent(mt_session* s, mt_event_type t, lt::torrent_alert const* a,
     s->queue.push_back(ev);
 }
 
+// A magnet added with MT_ADD_FLAT gets its files renamed to their last path
+// component once their names are known, before pieces are written.
+void flatten_on_metadata(mt_session* s, lt::torrent_handle const& h)
+{
+    if (!h.is_valid())
+        return;
+    auto it = s->flat.find(torrent_id(h.info_hashes()));
+    if (it == s->flat.end())
+        return;
+    s->flat.erase(it);
+    auto ti = h.torrent_file();
+    if (!ti)
+        return;
+    lt::file_storage const& fs = ti->files();
+    for (auto i : fs.file_range()) {
+        std::string p = fs.file_path(i);
+        auto slash = p.rfind('/');
+        if (slash != std::string::npos)
+            h.rename_file(i, p.substr(slash + 1));
+    }
+}
+
 void convert(mt_session* s, lt::alert const* a)
 {
     switch (a->type()) {
@@ -348,9 +371,12 @@ void convert(mt_session* s, lt::alert const* a)
             convert_torrent(s, MT_EVENT_TORRENT_ADDED, at);
         return;
     }
-    case lt::metadata_received_alert::alert_type:
-        convert_torrent(s, MT_EVENT_TORRENT_METADATA, static_cast<lt::torrent_alert const*>(a));
+    case lt::metadata_received_alert::alert_type: {
+        auto const* mr = static_cast<lt::metadata_received_alert const*>(a);
+        flatten_on_metadata(s, mr->handle);
+        convert_torrent(s, MT_EVENT_TORRENT_METADATA, mr);
         return;
+    }
     case lt::torrent_finished_alert::alert_type:
         convert_torrent(s, MT_EVENT_TORRENT_FINISHED, static_cast<lt::torrent_alert const*>(a));
         return;
@@ -361,6 +387,26 @@ void convert(mt_session* s, lt::alert const* a)
     case lt::file_error_alert::alert_type:
         convert_torrent(s, MT_EVENT_TORRENT_ERROR, static_cast<lt::torrent_alert const*>(a), MT_EENGINE);
         return;
+    case lt::file_completed_alert::alert_type: {
+        auto const* fc = static_cast<lt::file_completed_alert const*>(a);
+        mt_event ev = new_event(MT_EVENT_FILE_COMPLETED);
+        if (fc->handle.is_valid())
+            set_target(ev, torrent_id(fc->handle.info_hashes()));
+        ev.file_index = static_cast<int>(fc->index);
+        copy_str(ev.message, sizeof ev.message, a->message());
+        s->queue.push_back(ev);
+        return;
+    }
+    case lt::hash_failed_alert::alert_type: {
+        auto const* hf = static_cast<lt::hash_failed_alert const*>(a);
+        mt_event ev = new_event(MT_EVENT_HASH_FAILED);
+        if (hf->handle.is_valid())
+            set_target(ev, torrent_id(hf->handle.info_hashes()));
+        ev.piece = static_cast<int>(hf->piece_index);
+        copy_str(ev.message, sizeof ev.message, a->message());
+        s->queue.push_back(ev);
+        return;
+    }
     case lt::torrent_removed_alert::alert_type: {
         auto const* r = static_cast<lt::torrent_removed_alert const*>(a);
         mt_event ev = new_event(MT_EVENT_TORRENT_REMOVED);
@@ -481,7 +527,8 @@ lt::settings_pack settings_from(mt_session_config const* cfg)
     pack.set_int(sp::alert_mask, static_cast<int>(static_cast<std::uint32_t>(
                                      lt::alert_category::error | lt::alert_category::status |
                                      lt::alert_category::storage | lt::alert_category::dht |
-                                     lt::alert_category::dht_operation)));
+                                     lt::alert_category::dht_operation |
+                                     lt::alert_category::file_progress)));
     pack.set_int(sp::alert_queue_size, 10000);
     if (cfg->loopback) {
         // See ENGINE-NOTES: libtorrent's defaults assume one node per IP.
@@ -912,6 +959,8 @@ const char* mt_event_type_name(mt_event_type type)
     case MT_EVENT_TORRENT_ERROR: return "torrent_error";
     case MT_EVENT_RESUME_DATA: return "resume_data";
     case MT_EVENT_ERROR: return "error";
+    case MT_EVENT_FILE_COMPLETED: return "file_completed";
+    case MT_EVENT_HASH_FAILED: return "hash_failed";
     }
     return "unknown";
 }

@@ -6,6 +6,8 @@
 #include <cerrno>
 #include <cstring>
 #include <dirent.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <string>
 #include <sys/stat.h>
 #include <vector>
@@ -14,6 +16,7 @@
 #include <libtorrent/bencode.hpp>
 #include <libtorrent/create_torrent.hpp>
 #include <libtorrent/error_code.hpp>
+#include <libtorrent/hasher.hpp>
 #include <libtorrent/magnet_uri.hpp>
 #include <libtorrent/read_resume_data.hpp>
 #include <libtorrent/torrent_handle.hpp>
@@ -151,6 +154,29 @@ int load_params(mt_add_params const* p, lt::add_torrent_params& atp, mt_error* e
     return MT_OK;
 }
 
+// Rename every file to the last component of its path (MT_ADD_FLAT).
+void flatten(lt::torrent_info& ti)
+{
+    lt::file_storage const& fs = ti.files();
+    for (auto i : fs.file_range()) {
+        std::string p = fs.file_path(i);
+        auto slash = p.rfind('/');
+        if (slash != std::string::npos)
+            ti.rename_file(i, p.substr(slash + 1));
+    }
+}
+
+// A plain file name: non-empty, no '/', not "." or "..", no control bytes.
+bool plain_name(char const* n)
+{
+    if (!n || !*n || strcmp(n, ".") == 0 || strcmp(n, "..") == 0)
+        return false;
+    for (char const* c = n; *c; ++c)
+        if (*c == '/' || static_cast<unsigned char>(*c) < 0x20)
+            return false;
+    return strlen(n) <= 255;
+}
+
 int files_of(mt_session* s, uint8_t const id[20], lt::torrent_handle& h,
              std::shared_ptr<lt::torrent_info const>& ti, mt_error* err)
 {
@@ -190,16 +216,26 @@ int mt_torrent_add(mt_session* s, const mt_add_params* p, uint8_t id_out[20], mt
         atp.flags |= lt::torrent_flags::duplicate_is_error;
         if (p->flags & MT_ADD_UPLOAD_ONLY)
             atp.flags |= lt::torrent_flags::upload_mode;
+        if (p->flags & MT_ADD_NO_FILES)
+            atp.flags |= lt::torrent_flags::default_dont_download;
+        bool flat_later = false;
+        if (p->flags & MT_ADD_FLAT) {
+            if (atp.ti)
+                flatten(*atp.ti);
+            else
+                flat_later = true;  // renamed on metadata (session.cpp)
+        }
         lt::error_code ec;
         lt::torrent_handle h = s->ses.add_torrent(std::move(atp), ec);
         if (ec == lt::errors::duplicate_torrent)
             return mt_error_set(err, MT_EEXIST, "the torrent is already in this session");
         if (ec)
             return mt_error_set(err, MT_EENGINE, "adding torrent: %s", ec.message().c_str());
-        if (id_out) {
-            lt::sha1_hash id = torrent_id(h.info_hashes());
+        lt::sha1_hash id = torrent_id(h.info_hashes());
+        if (flat_later)
+            s->flat.insert(id);
+        if (id_out)
             memcpy(id_out, id.data(), 20);
-        }
         return MT_OK;
     } catch (std::bad_alloc const&) {
         return mt_error_set(err, MT_ENOMEM, "out of memory adding torrent");
@@ -487,6 +523,33 @@ int mt_torrent_get_torrent(mt_session* s, const uint8_t id[20], uint8_t** out, s
     }
 }
 
+int mt_torrent_set_metadata(mt_session* s, const uint8_t id[20], const uint8_t* torrent, size_t len, mt_error* err)
+{
+    mt_error_clear(err);
+    if (!torrent || len == 0 || len > kTorrentMax)
+        return mt_error_set(err, MT_EINVAL, ".torrent is %zu bytes; expected 1 to %zu", len, kTorrentMax);
+    try {
+        lt::torrent_handle h;
+        int rc = find_torrent(s, id, h, err);
+        if (rc)
+            return rc;
+        lt::error_code ec;
+        lt::torrent_info ti(lt::span<char const>(reinterpret_cast<char const*>(torrent), static_cast<long>(len)), ec,
+                            lt::from_span);
+        if (ec)
+            return mt_error_set(err, MT_EINVAL, "not a valid .torrent: %s", ec.message().c_str());
+        if (memcmp(torrent_id(ti.info_hashes()).data(), id, 20) != 0)
+            return mt_error_set(err, MT_EINVAL, "the .torrent names another torrent");
+        if (h.torrent_file())
+            return MT_OK;  // metadata already arrived from peers
+        auto sec = ti.info_section();
+        h.set_metadata(sec);
+        return MT_OK;
+    } catch (std::exception const& e) {
+        return set_from_exception(err, MT_EENGINE, e.what(), "setting metadata");
+    }
+}
+
 int mt_torrent_info_hashes(const uint8_t* torrent, size_t len, uint8_t id_out[20], int* has_v1, uint8_t v1[20],
                            int* has_v2, uint8_t v2[32], mt_error* err)
 {
@@ -628,6 +691,95 @@ int mt_torrent_create(const mt_create_params* p, uint8_t** out, size_t* out_len,
             return mt_error_set(err, MT_ENOMEM, "out of memory");
         memcpy(*out, buf.data(), buf.size());
         *out_len = buf.size();
+        return MT_OK;
+    } catch (std::bad_alloc const&) {
+        return mt_error_set(err, MT_ENOMEM, "out of memory creating torrent");
+    } catch (std::exception const& e) {
+        return set_from_exception(err, MT_EENGINE, e.what(), "creating torrent");
+    }
+}
+
+int mt_torrent_create_flat(const char* dir, const char* name, const char* const* files, size_t n, int piece_size,
+                           const char* const* web_seeds, size_t num_web_seeds, uint8_t** out, size_t* out_len,
+                           mt_error* err)
+{
+    mt_error_clear(err);
+    if (!dir || !name || (!files && n) || !out || !out_len)
+        return mt_error_set(err, MT_EINVAL, "folder, name, files and outputs are required");
+    *out = nullptr;
+    *out_len = 0;
+    int ps = piece_size;
+    if (ps < 16384 || ps > 16 * 1024 * 1024 || (ps & (ps - 1)) != 0)
+        return mt_error_set(err, MT_EINVAL, "piece size %d is not a power of two from 16 KiB to 16 MiB", ps);
+    if (!plain_name(name))
+        return mt_error_set(err, MT_EINVAL, "torrent name '%s' is not a plain file name", name);
+    if (n == 0)
+        return mt_error_set(err, MT_EINVAL, "a torrent needs at least one file");
+    for (size_t i = 0; i < num_web_seeds; ++i)
+        if (!valid_http_url(web_seeds[i]))
+            return mt_error_set(err, MT_EINVAL, "web seed '%s' is not an http(s) URL with a host",
+                                web_seeds[i] ? web_seeds[i] : "(null)");
+    try {
+        lt::file_storage fs;
+        std::vector<std::string> paths;
+        for (size_t i = 0; i < n; ++i) {
+            if (!plain_name(files[i]))
+                return mt_error_set(err, MT_EINVAL, "file name '%s' is not a plain file name",
+                                    files[i] ? files[i] : "(null)");
+            std::string path = std::string(dir) + "/" + files[i];
+            struct stat st;
+            if (stat(path.c_str(), &st) != 0)
+                return mt_error_set(err, errno == ENOENT ? MT_ENOTFOUND : MT_EIO, "cannot read %s: %s",
+                                    path.c_str(), strerror(errno));
+            if (!S_ISREG(st.st_mode) || st.st_size == 0)
+                return mt_error_set(err, MT_EINVAL, "%s is not a non-empty regular file", path.c_str());
+            fs.add_file(std::string(name) + "/" + files[i], st.st_size);
+            paths.push_back(std::move(path));
+        }
+        lt::create_torrent ct(fs, ps, lt::create_torrent::v1_only);
+        ct.set_creation_date(0);
+        for (size_t i = 0; i < num_web_seeds; ++i)
+            ct.add_url_seed(web_seeds[i]);
+        // Hash the pieces ourselves: they span files read from dir, not from
+        // a folder named after the torrent as set_piece_hashes expects.
+        std::vector<char> buf(static_cast<std::size_t>(ps));
+        std::size_t fi = 0;
+        int fd = -1;
+        std::int64_t left_in_file = 0;
+        for (lt::piece_index_t p(0); p < ct.end_piece(); ++p) {
+            std::size_t want = static_cast<std::size_t>(ct.piece_size(p)), have = 0;
+            while (have < want) {
+                if (left_in_file == 0) {
+                    if (fd >= 0)
+                        close(fd);
+                    fd = open(paths[fi].c_str(), O_RDONLY | O_CLOEXEC);
+                    if (fd < 0)
+                        return mt_error_set(err, MT_EIO, "cannot read %s: %s", paths[fi].c_str(), strerror(errno));
+                    left_in_file = fs.file_size(lt::file_index_t(static_cast<int>(fi)));
+                    ++fi;
+                }
+                std::size_t chunk = std::min<std::int64_t>(static_cast<std::int64_t>(want - have), left_in_file);
+                ssize_t r = read(fd, buf.data() + have, chunk);
+                if (r <= 0) {
+                    int e = r < 0 ? errno : EIO;
+                    close(fd);
+                    return mt_error_set(err, MT_EIO, "reading %s: %s", paths[fi - 1].c_str(),
+                                        r < 0 ? strerror(e) : "file shrank while hashing");
+                }
+                have += static_cast<std::size_t>(r);
+                left_in_file -= r;
+            }
+            ct.set_hash(p, lt::hasher(buf.data(), static_cast<int>(want)).final());
+        }
+        if (fd >= 0)
+            close(fd);
+        std::vector<char> enc;
+        lt::bencode(std::back_inserter(enc), ct.generate());
+        *out = static_cast<uint8_t*>(malloc(enc.size()));
+        if (!*out)
+            return mt_error_set(err, MT_ENOMEM, "out of memory");
+        memcpy(*out, enc.data(), enc.size());
+        *out_len = enc.size();
         return MT_OK;
     } catch (std::bad_alloc const&) {
         return mt_error_set(err, MT_ENOMEM, "out of memory creating torrent");
