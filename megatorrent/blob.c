@@ -1,0 +1,1166 @@
+/* blob.c - encrypted blobs, FileEntry, ingest and reassembly (see mt_blob.h). */
+#define _GNU_SOURCE /* syncfs */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "mt_blob.h"
+#include "mt_capi.h" /* mt_magnet_parse */
+#include "mt_json.h"
+#include "mt_util.h"
+
+#define PATH_BUF 4096         /* file paths we build */
+#define MEMBER_PATH_MAX 48    /* "chunks[18446744073709551615].realSize" */
+#define PART_SUFFIX ".mtpart" /* reassembly in progress */
+
+/* The writer's resume record, appended to the .mtpart file while it is in
+ * progress: magic || fingerprint of the FileEntry || done bitmap. */
+#define PART_MAGIC "MTPART1\n"
+#define PART_MAGIC_LEN 8
+#define PART_FP_LEN crypto_hash_sha256_BYTES
+
+/* ---------------------------------------------------------------- helpers */
+
+/* Is s exactly 2n lower-case hex digits? (The rule manifest.c applies: one
+ * spelling per value keeps ids comparable as strings.) */
+static int is_lower_hex(const char *s, size_t n)
+{
+    size_t i;
+    for (i = 0; s[i]; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return 0;
+    return i == 2 * n;
+}
+
+/* Read up to cap bytes; fewer only at end of file. -1 on a read error. */
+static ssize_t read_full(int fd, uint8_t *buf, size_t cap)
+{
+    size_t got = 0;
+    while (got < cap) {
+        ssize_t n = read(fd, buf + got, cap - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -1;
+        if (n == 0)
+            break;
+        got += (size_t)n;
+    }
+    return (ssize_t)got;
+}
+
+/* Write all of buf, retrying short writes and EINTR. */
+static int write_all(int fd, const uint8_t *p, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* The same at a file offset. */
+static int pwrite_all(int fd, const uint8_t *p, size_t len, off_t off)
+{
+    while (len > 0) {
+        ssize_t n = pwrite(fd, p, len, off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        p += n;
+        off += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* fsync the directory holding path, so a rename into it is durable. */
+static int sync_parent_dir(const char *path)
+{
+    char dir[PATH_BUF];
+    const char *slash = strrchr(path, '/');
+    size_t n;
+    int fd, rc;
+    if (!slash) {
+        strcpy(dir, ".");
+    } else {
+        n = slash == path ? 1 : (size_t)(slash - path);
+        if (n >= sizeof dir)
+            return -1;
+        memcpy(dir, path, n);
+        dir[n] = '\0';
+    }
+    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+/* path + ".mtpart" into out; MT_EINVAL if it does not fit. */
+static int part_path(const char *path, char *out, size_t cap, mt_error *err)
+{
+    if ((size_t)snprintf(out, cap, "%s" PART_SUFFIX, path) >= cap)
+        return mt_error_set(err, MT_EINVAL, "output path too long: %.64s...", path);
+    return MT_OK;
+}
+
+/* Wipe every string in a tree and its siblings after it: FileEntry trees
+ * hold keys as hex. Parsed trees are at most MT_MANIFEST_DEPTH deep. */
+static void cjson_wipe(cJSON *v)
+{
+    for (; v; v = v->next) {
+        if (v->valuestring)
+            sodium_memzero(v->valuestring, strlen(v->valuestring));
+        cjson_wipe(v->child);
+    }
+}
+
+static void cjson_wipe_delete(cJSON *v)
+{
+    if (v) {
+        if (v->valuestring)
+            sodium_memzero(v->valuestring, strlen(v->valuestring));
+        cjson_wipe(v->child);
+    }
+    cJSON_Delete(v);
+}
+
+/* ------------------------------------------------------------ blobs */
+
+int mt_blob_id_valid(const char *s)
+{
+    return s && is_lower_hex(s, 32);
+}
+
+void mt_blob_id(const uint8_t *blob, size_t len, char out[MT_BLOB_ID_HEX])
+{
+    uint8_t h[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256(h, blob, len);
+    mt_hex_encode(h, sizeof h, out);
+}
+
+int64_t mt_blob_chunk_data_size(const mt_blob_chunk *c)
+{
+    if (c->real_size >= 0)
+        return c->real_size;
+    return c->length >= MT_BLOB_TAG ? (int64_t)c->length - MT_BLOB_TAG : 0;
+}
+
+int mt_blob_seal(const uint8_t *plain, size_t len, int pad, uint8_t *blob, size_t *blob_len,
+                 mt_blob_chunk *c, mt_error *err)
+{
+    unsigned long long clen = 0;
+    size_t plen;
+
+    if ((!plain && len) || !blob || !blob_len || !c)
+        return mt_error_set(err, MT_EINVAL, "plain, blob, blob_len and c are required");
+    if (len > MT_BLOB_CHUNK)
+        return mt_error_set(err, MT_EINVAL, "chunk is %zu bytes; at most %u fit in a blob", len, MT_BLOB_CHUNK);
+    if (sodium_init() < 0)
+        return mt_error_set(err, MT_ECRYPTO, "libsodium failed to initialise");
+    plen = pad ? MT_BLOB_CHUNK : len;
+    /* Seal in place in blob: padding needs data and random bytes in one
+     * buffer, and the caller's is const (memmove: plain may be blob). */
+    if (len)
+        memmove(blob, plain, len);
+    if (plen > len)
+        randombytes_buf(blob + len, plen - len);
+    memset(c, 0, sizeof *c);
+    randombytes_buf(c->key, sizeof c->key);
+    randombytes_buf(c->nonce, sizeof c->nonce);
+    crypto_aead_chacha20poly1305_ietf_encrypt(blob, &clen, blob, plen, NULL, 0, NULL, c->nonce, c->key);
+    c->offset = 0;
+    c->length = (uint32_t)clen;
+    c->real_size = pad ? (int64_t)len : -1;
+    mt_blob_id(blob, (size_t)clen, c->blob_id);
+    *blob_len = (size_t)clen;
+    return MT_OK;
+}
+
+int mt_blob_open(const mt_blob_chunk *c, const uint8_t *blob, size_t blob_len, uint8_t *out, size_t cap,
+                 size_t *out_len, mt_error *err)
+{
+    char id[MT_BLOB_ID_HEX];
+    uint8_t dummy[1], *tmp = NULL, *plain;
+    unsigned long long mlen = 0;
+    size_t plen, data;
+    int rc = MT_OK;
+
+    if (!c || (!blob && blob_len) || !out_len)
+        return mt_error_set(err, MT_EINVAL, "c, blob and out_len are required");
+    if (!mt_blob_id_valid(c->blob_id))
+        return mt_error_set(err, MT_EINVAL, "blobId: must be 64 lower-case hex digits");
+    if (c->length < MT_BLOB_TAG || c->length > MT_BLOB_BYTES || c->real_size < -1 ||
+        c->real_size > (int64_t)c->length - MT_BLOB_TAG)
+        return mt_error_set(err, MT_EINVAL, "blob %s: length %" PRIu32 " and realSize %" PRId64 " do not fit a blob",
+                            c->blob_id, c->length, c->real_size);
+    /* The id first: a torn or corrupted file is reported as such and its
+     * bytes never reach the cipher. */
+    mt_blob_id(blob ? blob : dummy, blob_len, id);
+    if (strcmp(id, c->blob_id) != 0)
+        return mt_error_set(err, MT_ECRYPTO, "blob %s: SHA-256 mismatch", c->blob_id);
+    if ((uint64_t)c->offset + c->length > blob_len)
+        return mt_error_set(err, MT_EINVAL, "blob %s: is %zu bytes, shorter than offset + length (%" PRIu32
+                            " + %" PRIu32 ")", c->blob_id, blob_len, c->offset, c->length);
+    plen = c->length - MT_BLOB_TAG;
+    data = (size_t)mt_blob_chunk_data_size(c);
+    if (!out) {
+        out = dummy;
+        cap = 0;
+    }
+    if (cap < data)
+        return mt_error_set(err, MT_EINVAL, "blob %s: output holds %zu bytes, the chunk has %zu", c->blob_id, cap,
+                            data);
+    /* Decrypt straight into out when the padding fits there too. */
+    if (cap >= plen) {
+        plain = out;
+    } else if (!(plain = tmp = malloc(plen))) {
+        return mt_error_set(err, MT_ENOMEM, "out of memory opening blob %s", c->blob_id);
+    }
+    if (crypto_aead_chacha20poly1305_ietf_decrypt(plain, &mlen, NULL, blob + c->offset, c->length, NULL, 0,
+                                                  c->nonce, c->key) != 0) {
+        rc = mt_error_set(err, MT_ECRYPTO, "blob %s: authentication failed (wrong key or nonce, or tampered)",
+                          c->blob_id);
+    } else {
+        if (tmp)
+            memcpy(out, tmp, data);
+        *out_len = data;
+    }
+    if (tmp) {
+        sodium_memzero(tmp, plen);
+        free(tmp);
+    }
+    return rc;
+}
+
+/* ---------------------------------------------------------- FileEntry */
+
+/* Member name of obj holding exactly n bytes as lower-case hex: decoded into
+ * out (may be NULL), the text into *text (may be NULL). MT_EINVAL naming
+ * path.name otherwise. */
+static int get_hex(const cJSON *obj, const char *name, size_t n, uint8_t *out, const char **text,
+                   const char *path, mt_error *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
+    if (!v)
+        return mt_error_set(err, MT_EINVAL, "%s%s%s: missing", path, *path ? "." : "", name);
+    if (!cJSON_IsString(v) || !is_lower_hex(v->valuestring, n))
+        return mt_error_set(err, MT_EINVAL, "%s%s%s: must be %zu lower-case hex digits", path, *path ? "." : "",
+                            name, 2 * n);
+    if (out)
+        mt_hex_decode(v->valuestring, out, n);
+    if (text)
+        *text = v->valuestring;
+    return MT_OK;
+}
+
+/* Member name of obj as an integer in [lo, hi]; MT_EINVAL naming it. */
+static int get_int(const cJSON *obj, const char *name, int64_t lo, int64_t hi, int64_t *out, const char *path,
+                   mt_error *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
+    int64_t x;
+    if (!v)
+        return mt_error_set(err, MT_EINVAL, "%s%s%s: missing", path, *path ? "." : "", name);
+    if (mt_json_get_int(v, &x) != 0 || x < lo || x > hi)
+        return mt_error_set(err, MT_EINVAL, "%s%s%s: must be an integer from %" PRId64 " to %" PRId64, path,
+                            *path ? "." : "", name, lo, hi);
+    *out = x;
+    return MT_OK;
+}
+
+/*
+ * The rules manifest.c's check_chunk applies, on a decoded chunk (parsed,
+ * or built by a caller): so whatever is written out parses back. *data
+ * gets the chunk's data bytes.
+ */
+static int chunk_check(const mt_blob_chunk *c, const char *path, int64_t *data, mt_error *err)
+{
+    int64_t plain, real;
+    if (!mt_blob_id_valid(c->blob_id))
+        return mt_error_set(err, MT_EINVAL, "%s.blobId: must be 64 lower-case hex digits", path);
+    if (c->offset > MT_BLOB_BYTES)
+        return mt_error_set(err, MT_EINVAL, "%s.offset: must be an integer from 0 to %d", path, MT_BLOB_BYTES);
+    if (c->length < MT_BLOB_TAG || c->length > MT_BLOB_BYTES)
+        return mt_error_set(err, MT_EINVAL, "%s.length: must be an integer from %u to %d", path, MT_BLOB_TAG,
+                            MT_BLOB_BYTES);
+    plain = (int64_t)c->length - MT_BLOB_TAG;
+    if (c->real_size < -1 || c->real_size > plain)
+        return mt_error_set(err, MT_EINVAL, "%s.realSize: must be an integer from 0 to %" PRId64, path, plain);
+    real = c->real_size >= 0 ? c->real_size : plain; /* -1: unpadded, all data */
+    if ((int64_t)c->offset + real > plain)
+        return mt_error_set(err, MT_EINVAL, "%s.offset: offset + realSize runs past the blob's plaintext", path);
+    *data = real;
+    return MT_OK;
+}
+
+/* One chunk object into c (manifest.c's check order, so the first rule
+ * broken is named the same way). */
+static int parse_chunk(const cJSON *o, const char *path, mt_blob_chunk *c, int64_t *data, mt_error *err)
+{
+    const char *id = NULL;
+    int64_t off, len, real = -1;
+    int rc;
+    if (!cJSON_IsObject(o))
+        return mt_error_set(err, MT_EINVAL, "%s: must be an object", path);
+    if ((rc = get_hex(o, "blobId", 32, NULL, &id, path, err)) ||
+        (rc = get_hex(o, "key", 32, c->key, NULL, path, err)) ||
+        (rc = get_hex(o, "nonce", 12, c->nonce, NULL, path, err)))
+        return rc;
+    if ((rc = get_int(o, "offset", 0, MT_BLOB_BYTES, &off, path, err)) ||
+        (rc = get_int(o, "length", MT_BLOB_TAG, MT_BLOB_BYTES, &len, path, err)))
+        return rc;
+    /* Padded chunk: realSize bytes of the plaintext are data. Without it
+     * the chunk is unpadded (the reference client) and all of it is. */
+    if (cJSON_GetObjectItemCaseSensitive(o, "realSize") &&
+        (rc = get_int(o, "realSize", 0, len - MT_BLOB_TAG, &real, path, err)))
+        return rc;
+    memcpy(c->blob_id, id, MT_BLOB_ID_HEX);
+    c->offset = (uint32_t)off;
+    c->length = (uint32_t)len;
+    c->real_size = real;
+    return chunk_check(c, path, data, err);
+}
+
+/* A magnet link fit for "swarm": valid UTF-8 (it is written to JSON) and
+ * parseable to an info-hash, as manifest items are. */
+static int check_swarm(const char *magnet, mt_error *err)
+{
+    mt_magnet_info mi;
+    int rc;
+    if (!mt_json_utf8_valid(magnet))
+        return mt_error_set(err, MT_EINVAL, "swarm: must be a magnet link (valid UTF-8)");
+    if ((rc = mt_magnet_parse(magnet, &mi, err)) != 0) {
+        mt_error_prefix(err, "swarm");
+        return rc;
+    }
+    return MT_OK;
+}
+
+/* Is name a non-empty, terminated, UTF-8 string of at most MT_NAME_MAX bytes? */
+static int name_ok(const char *name, size_t cap)
+{
+    size_t n = strnlen(name, cap);
+    return n > 0 && n <= MT_NAME_MAX && n < cap && mt_json_utf8_valid(name);
+}
+
+#define NAME_RULE "name: must be a non-empty UTF-8 string of at most %d bytes"
+
+/* A whole decoded entry (before it is written out or used). */
+static int entry_check(const mt_fileentry *fe, mt_error *err)
+{
+    char path[MEMBER_PATH_MAX];
+    int64_t total = 0, data;
+    size_t i;
+    int rc;
+
+    if (!name_ok(fe->name, sizeof fe->name))
+        return mt_error_set(err, MT_EINVAL, NAME_RULE, MT_NAME_MAX);
+    if (fe->size < 0 || fe->size > MT_JSON_SAFE_INT)
+        return mt_error_set(err, MT_EINVAL, "size: must be an integer from 0 to %lld", MT_JSON_SAFE_INT);
+    if (fe->n_chunks && !fe->chunks)
+        return mt_error_set(err, MT_EINVAL, "chunks: missing");
+    for (i = 0; i < fe->n_chunks && total <= fe->size; i++) {
+        snprintf(path, sizeof path, "chunks[%zu]", i);
+        if ((rc = chunk_check(&fe->chunks[i], path, &data, err)))
+            return rc;
+        total += data;
+    }
+    if (total != fe->size)
+        return mt_error_set(err, MT_EINVAL, "size: is %" PRId64 " but the chunks hold %s%" PRId64 " bytes",
+                            fe->size, total > fe->size ? "at least " : "", total);
+    if (fe->swarm)
+        return check_swarm(fe->swarm, err);
+    return MT_OK;
+}
+
+int mt_fileentry_from_cjson(const cJSON *o, mt_fileentry **out, mt_error *err)
+{
+    const cJSON *name, *chunks, *swarm, *c;
+    char path[MEMBER_PATH_MAX];
+    mt_fileentry *fe;
+    int64_t size, total = 0, data = 0;
+    size_t i = 0, n;
+    int rc;
+
+    if (!o || !out)
+        return mt_error_set(err, MT_EINVAL, "o and out are required");
+    if (!cJSON_IsObject(o))
+        return mt_error_set(err, MT_EINVAL, "FileEntry: must be a JSON object");
+    name = cJSON_GetObjectItemCaseSensitive(o, "name");
+    chunks = cJSON_GetObjectItemCaseSensitive(o, "chunks");
+    swarm = cJSON_GetObjectItemCaseSensitive(o, "swarm");
+    /* UTF-8 always holds for strictly parsed text; a caller's tree may not. */
+    if (!cJSON_IsString(name) || !name_ok(name->valuestring, MT_NAME_MAX + 1))
+        return mt_error_set(err, MT_EINVAL, NAME_RULE, MT_NAME_MAX);
+    if ((rc = get_int(o, "size", 0, MT_JSON_SAFE_INT, &size, "", err)))
+        return rc;
+    if (!cJSON_IsArray(chunks))
+        return mt_error_set(err, MT_EINVAL, "chunks: must be an array");
+    n = (size_t)cJSON_GetArraySize(chunks);
+    if (!(fe = calloc(1, sizeof *fe)) || (n && !(fe->chunks = calloc(n, sizeof *fe->chunks)))) {
+        free(fe);
+        return mt_error_set(err, MT_ENOMEM, "out of memory");
+    }
+    fe->n_chunks = n; /* so mt_fileentry_free wipes every key on failure too */
+    cJSON_ArrayForEach(c, chunks) {
+        snprintf(path, sizeof path, "chunks[%zu]", i);
+        if ((rc = parse_chunk(c, path, &fe->chunks[i++], &data, err)))
+            goto fail;
+        total += data;
+        if (total > size)
+            break;
+    }
+    if (total != size) {
+        rc = mt_error_set(err, MT_EINVAL, "size: is %" PRId64 " but the chunks hold %s%" PRId64 " bytes", size,
+                          total > size ? "at least " : "", total);
+        goto fail;
+    }
+    if (swarm) {
+        if (!cJSON_IsString(swarm)) {
+            rc = mt_error_set(err, MT_EINVAL, "swarm: must be a magnet link");
+            goto fail;
+        }
+        if ((rc = check_swarm(swarm->valuestring, err)))
+            goto fail;
+        if (!(fe->swarm = strdup(swarm->valuestring))) {
+            rc = mt_error_set(err, MT_ENOMEM, "out of memory");
+            goto fail;
+        }
+    }
+    memcpy(fe->name, name->valuestring, strlen(name->valuestring) + 1);
+    fe->size = size;
+    *out = fe;
+    return MT_OK;
+fail:
+    mt_fileentry_free(fe);
+    return rc;
+}
+
+int mt_fileentry_parse(const char *json, size_t len, mt_fileentry **out, mt_error *err)
+{
+    cJSON *root = NULL, *loose = NULL;
+    mt_fileentry *probe = NULL;
+    mt_error sub;
+    int rc;
+
+    if (!json || !out)
+        return mt_error_set(err, MT_EINVAL, "json and out are required");
+    /* The strict parse a manifest gets, so exactly what a manifest would
+     * accept as an item is accepted here. */
+    rc = mt_json_parse(json, len, MT_JSON_INTEGERS, MT_FILEENTRY_JSON_MAX, MT_MANIFEST_DEPTH, &root, err);
+    if (rc == MT_EINVAL &&
+        mt_json_parse(json, len, 0, MT_FILEENTRY_JSON_MAX, MT_MANIFEST_DEPTH, &loose, NULL) == 0) {
+        /* Only the integers rule failed. If a member we read is the culprit
+         * ("size": 1.5), name it instead of a byte offset; if the text is
+         * otherwise valid, the fraction was elsewhere: keep the parser's. */
+        if (mt_fileentry_from_cjson(loose, &probe, &sub) != 0) {
+            if (err)
+                *err = sub;
+            rc = sub.code;
+        } else {
+            mt_error_prefix(err, "FileEntry");
+        }
+        mt_fileentry_free(probe);
+        cjson_wipe_delete(loose);
+        return rc;
+    }
+    if (rc) {
+        mt_error_prefix(err, "FileEntry");
+        return rc;
+    }
+    rc = mt_fileentry_from_cjson(root, out, err);
+    cjson_wipe_delete(root);
+    return rc;
+}
+
+/* One chunk as {blobId, key, length, nonce, offset, realSize?}, sorted. */
+static cJSON *chunk_to_cjson(const mt_blob_chunk *c)
+{
+    cJSON *o = cJSON_CreateObject();
+    char key[65], nonce[25];
+    int ok;
+    if (!o)
+        return NULL;
+    mt_hex_encode(c->key, sizeof c->key, key);
+    mt_hex_encode(c->nonce, sizeof c->nonce, nonce);
+    ok = cJSON_AddStringToObject(o, "blobId", c->blob_id) && cJSON_AddStringToObject(o, "key", key) &&
+         cJSON_AddNumberToObject(o, "length", (double)c->length) &&
+         cJSON_AddStringToObject(o, "nonce", nonce) && cJSON_AddNumberToObject(o, "offset", (double)c->offset) &&
+         (c->real_size < 0 || cJSON_AddNumberToObject(o, "realSize", (double)c->real_size));
+    sodium_memzero(key, sizeof key);
+    if (!ok) {
+        cjson_wipe_delete(o);
+        return NULL;
+    }
+    return o;
+}
+
+int mt_fileentry_to_cjson(const mt_fileentry *fe, cJSON **out, mt_error *err)
+{
+    cJSON *o, *arr, *c;
+    int rc, ok;
+
+    if (!fe || !out)
+        return mt_error_set(err, MT_EINVAL, "fe and out are required");
+    /* Never write what would not parse back. */
+    if ((rc = entry_check(fe, err)))
+        return rc;
+    if (!(o = cJSON_CreateObject()) || !(arr = cJSON_AddArrayToObject(o, "chunks")))
+        goto oom;
+    for (size_t i = 0; i < fe->n_chunks; i++) {
+        if (!(c = chunk_to_cjson(&fe->chunks[i])))
+            goto oom;
+        cJSON_AddItemToArray(arr, c);
+    }
+    ok = cJSON_AddStringToObject(o, "name", fe->name) && cJSON_AddNumberToObject(o, "size", (double)fe->size) &&
+         (!fe->swarm || cJSON_AddStringToObject(o, "swarm", fe->swarm));
+    if (!ok)
+        goto oom;
+    *out = o;
+    return MT_OK;
+oom:
+    cjson_wipe_delete(o);
+    return mt_error_set(err, MT_ENOMEM, "out of memory");
+}
+
+int mt_fileentry_to_json(const mt_fileentry *fe, char **json, size_t *len, mt_error *err)
+{
+    cJSON *o = NULL;
+    int rc;
+    if (!json)
+        return mt_error_set(err, MT_EINVAL, "json is required");
+    if ((rc = mt_fileentry_to_cjson(fe, &o, err)))
+        return rc;
+    /* RFC 8785: sorted members, plain integers, one spelling per entry. */
+    rc = mt_json_canonical(o, json, len, err);
+    cjson_wipe_delete(o);
+    return rc;
+}
+
+int mt_fileentry_set_swarm(mt_fileentry *fe, const char *magnet, mt_error *err)
+{
+    char *dup;
+    int rc;
+    if (!fe)
+        return mt_error_set(err, MT_EINVAL, "fe is required");
+    if (magnet) {
+        if ((rc = check_swarm(magnet, err)))
+            return rc;
+        if (!(dup = strdup(magnet)))
+            return mt_error_set(err, MT_ENOMEM, "out of memory");
+    } else {
+        dup = NULL;
+    }
+    free(fe->swarm);
+    fe->swarm = dup;
+    return MT_OK;
+}
+
+void mt_fileentry_free(mt_fileentry *fe)
+{
+    if (!fe)
+        return;
+    if (fe->chunks) {
+        sodium_memzero(fe->chunks, fe->n_chunks * sizeof *fe->chunks);
+        free(fe->chunks);
+    }
+    free(fe->swarm);
+    sodium_memzero(fe, sizeof *fe);
+    free(fe);
+}
+
+/* ------------------------------------------------------------- ingest */
+
+/* Room for one more chunk. The array holds keys, so a grown copy is made
+ * by hand and the old one wiped (realloc would leave it behind). */
+static int chunks_reserve(mt_blob_chunk **a, size_t *cap, size_t n)
+{
+    mt_blob_chunk *b;
+    size_t ncap;
+    if (n < *cap)
+        return 0;
+    ncap = *cap ? *cap * 2 : 16;
+    if (ncap > SIZE_MAX / sizeof *b || !(b = calloc(ncap, sizeof *b)))
+        return -1;
+    if (*a) {
+        memcpy(b, *a, n * sizeof *b);
+        sodium_memzero(*a, *cap * sizeof *b);
+        free(*a);
+    }
+    *a = b;
+    *cap = ncap;
+    return 0;
+}
+
+/* dir/<id>, written through <id>.tmp and a rename so no reader sees a torn
+ * blob. An existing dir/<id> is kept: same name, same bytes. Not synced
+ * here: the caller syncs the file system once for all blobs. */
+static int store_blob(int dirfd, const char *dir, const char *id, const uint8_t *blob, size_t len, mt_error *err)
+{
+    char tmp[MT_BLOB_ID_HEX + 8];
+    struct stat st;
+    int fd, e;
+
+    if (fstatat(dirfd, id, &st, AT_SYMLINK_NOFOLLOW) == 0)
+        return MT_OK;
+    snprintf(tmp, sizeof tmp, "%s.tmp", id);
+    fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return mt_error_set(err, MT_EIO, "cannot create %s/%s: %s", dir, tmp, strerror(errno));
+    if (write_all(fd, blob, len) != 0) {
+        e = errno;
+        close(fd);
+        unlinkat(dirfd, tmp, 0);
+        return mt_error_set(err, MT_EIO, "cannot write %s/%s: %s", dir, tmp, strerror(e));
+    }
+    if (close(fd) != 0) {
+        e = errno;
+        unlinkat(dirfd, tmp, 0);
+        return mt_error_set(err, MT_EIO, "cannot write %s/%s: %s", dir, tmp, strerror(e));
+    }
+    if (renameat(dirfd, tmp, dirfd, id) != 0) {
+        e = errno;
+        unlinkat(dirfd, tmp, 0);
+        return mt_error_set(err, MT_EIO, "cannot rename %s/%s to %s: %s", dir, tmp, id, strerror(e));
+    }
+    return MT_OK;
+}
+
+/* The FileEntry name: the caller's, else path's last component; made safe
+ * for a directory and required to be UTF-8 (it goes into JSON). */
+static int ingest_name(const char *path, const char *given, char out[MT_NAME_MAX + 1], mt_error *err)
+{
+    const char *base = given;
+    if (!base) {
+        base = strrchr(path, '/');
+        base = base ? base + 1 : path;
+    }
+    if (mt_filename_sanitize(base, out, MT_NAME_MAX + 1) != 0)
+        return mt_error_set(err, MT_EINVAL, "cannot make a file name of \"%.64s\"", base);
+    if (!mt_json_utf8_valid(out))
+        return mt_error_set(err, MT_EINVAL, "name: \"%.64s\" is not valid UTF-8; pass a name", out);
+    return MT_OK;
+}
+
+/* The blob directory, created 0700 if missing, opened for *at() calls. */
+static int open_blob_dir(const char *dir, int *dirfd, mt_error *err)
+{
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+        return mt_error_set(err, MT_EIO, "cannot create %s: %s", dir, strerror(errno));
+    *dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (*dirfd < 0)
+        return mt_error_set(err, errno == ENOTDIR ? MT_EINVAL : MT_EIO, "cannot open directory %s: %s", dir,
+                            strerror(errno));
+    return MT_OK;
+}
+
+int mt_blob_ingest_file(const char *path, const char *dir, const mt_blob_ingest_opts *o, mt_fileentry **out,
+                        mt_error *err)
+{
+    static const mt_blob_ingest_opts defaults;
+    char name[MT_NAME_MAX + 1];
+    uint8_t *plain = NULL, *blob = NULL;
+    mt_blob_chunk *chunks = NULL;
+    mt_fileentry *fe = NULL;
+    size_t n = 0, cap = 0, blen;
+    int64_t done = 0, total;
+    struct stat st;
+    int fd = -1, dirfd = -1, rc;
+    ssize_t got;
+
+    if (!path || !dir || !out)
+        return mt_error_set(err, MT_EINVAL, "path, dir and out are required");
+    if (!o)
+        o = &defaults;
+    if (sodium_init() < 0)
+        return mt_error_set(err, MT_ECRYPTO, "libsodium failed to initialise");
+    if ((rc = ingest_name(path, o->name, name, err)))
+        return rc;
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+        return mt_error_set(err, errno == ENOENT ? MT_ENOTFOUND : MT_EIO, "cannot open %s: %s", path,
+                            strerror(errno));
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        rc = mt_error_set(err, MT_EINVAL, "%s is not a regular file", path);
+        goto out;
+    }
+    if ((rc = open_blob_dir(dir, &dirfd, err)))
+        goto out;
+    /* The only big allocations, whatever the file size. */
+    plain = malloc(MT_BLOB_CHUNK);
+    blob = malloc(MT_BLOB_BYTES);
+    if (!plain || !blob) {
+        rc = mt_error_set(err, MT_ENOMEM, "out of memory");
+        goto out;
+    }
+    total = st.st_size;
+    for (;;) {
+        if ((got = read_full(fd, plain, MT_BLOB_CHUNK)) < 0) {
+            rc = mt_error_set(err, MT_EIO, "cannot read %s: %s", path, strerror(errno));
+            goto out;
+        }
+        if (got == 0)
+            break;
+        if (chunks_reserve(&chunks, &cap, n) != 0) {
+            rc = mt_error_set(err, MT_ENOMEM, "out of memory");
+            goto out;
+        }
+        if ((rc = mt_blob_seal(plain, (size_t)got, !o->no_pad, blob, &blen, &chunks[n], err)) ||
+            (rc = store_blob(dirfd, dir, chunks[n].blob_id, blob, blen, err)))
+            goto out;
+        n++;
+        done += got;
+        if (done > total)
+            total = done; /* the file grew while we read it */
+        if (o->progress && o->progress(o->ud, done, total) != 0) {
+            rc = mt_error_set(err, MT_ESTATE, "ingest of %s cancelled by the progress callback", path);
+            goto out;
+        }
+        if ((size_t)got < MT_BLOB_CHUNK)
+            break; /* read_full stops short only at end of file */
+    }
+    /* One flush for every blob written, instead of one fsync per blob. */
+    if (syncfs(dirfd) != 0) {
+        rc = mt_error_set(err, MT_EIO, "cannot sync %s: %s", dir, strerror(errno));
+        goto out;
+    }
+    if (!(fe = calloc(1, sizeof *fe))) {
+        rc = mt_error_set(err, MT_ENOMEM, "out of memory");
+        goto out;
+    }
+    memcpy(fe->name, name, sizeof name);
+    fe->size = done;
+    fe->n_chunks = n;
+    fe->chunks = n ? chunks : NULL;
+    if (n)
+        chunks = NULL, cap = 0;
+    *out = fe;
+out:
+    if (chunks) {
+        sodium_memzero(chunks, cap * sizeof *chunks);
+        free(chunks);
+    }
+    if (plain) {
+        sodium_memzero(plain, MT_BLOB_CHUNK);
+        free(plain);
+    }
+    free(blob); /* ciphertext only */
+    if (dirfd >= 0)
+        close(dirfd);
+    close(fd);
+    return rc;
+}
+
+/* --------------------------------------------------------- reassembly */
+
+/* Read the blob file at path into buf (cap bytes). A file over cap cannot
+ * be a blob: MT_ECRYPTO, like any other corruption. */
+static int read_blob(const char *path, const char *id, uint8_t *buf, size_t cap, size_t *len, mt_error *err)
+{
+    uint8_t extra;
+    struct stat st;
+    ssize_t got;
+    int fd = open(path, O_RDONLY | O_CLOEXEC), rc = MT_OK;
+
+    if (fd < 0)
+        return mt_error_set(err, errno == ENOENT ? MT_ENOTFOUND : MT_EIO, "blob %s: cannot open %s: %s", id, path,
+                            strerror(errno));
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        rc = mt_error_set(err, MT_EIO, "blob %s: %s is not a regular file", id, path);
+    } else if ((got = read_full(fd, buf, cap)) < 0) {
+        rc = mt_error_set(err, MT_EIO, "blob %s: cannot read %s: %s", id, path, strerror(errno));
+    } else if ((size_t)got == cap && read_full(fd, &extra, 1) != 0) {
+        rc = mt_error_set(err, MT_ECRYPTO, "blob %s: %s is over %zu bytes, more than a blob holds", id, path, cap);
+    } else {
+        *len = (size_t)got;
+    }
+    close(fd);
+    return rc;
+}
+
+/* dir/<id> into out. */
+static int blob_path(const char *dir, const char *id, char *out, size_t cap, mt_error *err)
+{
+    if ((size_t)snprintf(out, cap, "%s/%s", dir, id) >= cap)
+        return mt_error_set(err, MT_EINVAL, "blob directory path too long: %.64s...", dir);
+    return MT_OK;
+}
+
+int mt_blob_reassemble(const mt_fileentry *fe, const char *dir, const char *out_path,
+                       mt_blob_progress_fn progress, void *ud, mt_error *err)
+{
+    char part[PATH_BUF], bpath[PATH_BUF], idx[MEMBER_PATH_MAX];
+    uint8_t *blob = NULL, *plain = NULL;
+    size_t blen = 0, n = 0;
+    int64_t done = 0;
+    int fd = -1, rc, opened = 0, renamed = 0;
+
+    if (!fe || !dir || !out_path)
+        return mt_error_set(err, MT_EINVAL, "fe, dir and out_path are required");
+    if ((rc = entry_check(fe, err)) || (rc = part_path(out_path, part, sizeof part, err)))
+        return rc;
+    blob = malloc(MT_BLOB_BYTES);
+    plain = malloc(MT_BLOB_CHUNK);
+    if (!blob || !plain) {
+        rc = mt_error_set(err, MT_ENOMEM, "out of memory");
+        goto out;
+    }
+    if ((fd = open(part, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600)) < 0) {
+        rc = mt_error_set(err, MT_EIO, "cannot create %s: %s", part, strerror(errno));
+        goto out;
+    }
+    opened = 1;
+    for (size_t i = 0; i < fe->n_chunks; i++) {
+        const mt_blob_chunk *c = &fe->chunks[i];
+        snprintf(idx, sizeof idx, "chunks[%zu]", i);
+        if ((rc = blob_path(dir, c->blob_id, bpath, sizeof bpath, err)) ||
+            (rc = read_blob(bpath, c->blob_id, blob, MT_BLOB_BYTES, &blen, err)) ||
+            (rc = mt_blob_open(c, blob, blen, plain, MT_BLOB_CHUNK, &n, err))) {
+            mt_error_prefix(err, idx);
+            goto out;
+        }
+        if (write_all(fd, plain, n) != 0) {
+            rc = mt_error_set(err, MT_EIO, "cannot write %s: %s", part, strerror(errno));
+            goto out;
+        }
+        done += (int64_t)n;
+        if (progress && progress(ud, done, fe->size) != 0) {
+            rc = mt_error_set(err, MT_ESTATE, "reassembly of %s cancelled by the progress callback", out_path);
+            goto out;
+        }
+    }
+    /* Durable before it takes out_path's name, so a crash never leaves a
+     * short file there. */
+    if (fsync(fd) != 0) {
+        rc = mt_error_set(err, MT_EIO, "cannot flush %s: %s", part, strerror(errno));
+        goto out;
+    }
+    rc = close(fd);
+    fd = -1;
+    if (rc != 0) {
+        rc = mt_error_set(err, MT_EIO, "cannot flush %s: %s", part, strerror(errno));
+        goto out;
+    }
+    if (rename(part, out_path) != 0) {
+        rc = mt_error_set(err, MT_EIO, "cannot rename %s to %s: %s", part, out_path, strerror(errno));
+        goto out;
+    }
+    renamed = 1;
+    if (sync_parent_dir(out_path) != 0)
+        rc = mt_error_set(err, MT_EIO, "cannot sync the directory of %s: %s", out_path, strerror(errno));
+out:
+    if (fd >= 0)
+        close(fd);
+    if (rc && opened && !renamed)
+        unlink(part); /* ours: never a file we could not open */
+    if (plain) {
+        sodium_memzero(plain, MT_BLOB_CHUNK);
+        free(plain);
+    }
+    free(blob);
+    return rc;
+}
+
+/* ------------------------------------------------------------- writer */
+
+/*
+ * The .mtpart file is the data (fe->size bytes, each chunk at the sum of the
+ * data sizes before it) followed by a resume record: PART_MAGIC, the entry's
+ * fingerprint, the done bitmap. The record is written only by a clean close
+ * after an fsync of the data, so a bit on disk always stands for data on
+ * disk; after a crash the record is stale (fewer bits) or absent, and the
+ * missing chunks are simply fetched again. Commit cuts the record off.
+ */
+struct mt_blob_writer {
+    int            fd;        /* the .mtpart file; -1 once committed */
+    char           out[PATH_BUF];
+    char           part[PATH_BUF];
+    int64_t        size;
+    size_t         n;
+    mt_blob_chunk *chunks;    /* copy of the entry's: keys wiped on free */
+    int64_t       *offsets;   /* where chunk i's data goes */
+    uint8_t       *bitmap;    /* chunk i written: bit i */
+    size_t         bitmap_len;
+    size_t         n_done;
+    int64_t        bytes_done;
+    uint8_t        fp[PART_FP_LEN];
+    uint8_t       *plain;     /* one chunk's plaintext */
+    uint8_t       *blob;      /* one blob file, allocated by the first put */
+};
+
+static void le_put(uint8_t *p, uint64_t v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* SHA-256 of what the entry says about where data comes from and goes:
+ * a resume record for another entry (or another layout) is not trusted. */
+static void entry_fingerprint(const mt_fileentry *fe, uint8_t fp[PART_FP_LEN])
+{
+    crypto_hash_sha256_state st;
+    uint8_t b[24];
+    crypto_hash_sha256_init(&st);
+    crypto_hash_sha256_update(&st, (const uint8_t *)PART_MAGIC, PART_MAGIC_LEN);
+    le_put(b, (uint64_t)fe->size, 8);
+    le_put(b + 8, (uint64_t)fe->n_chunks, 8);
+    crypto_hash_sha256_update(&st, b, 16);
+    for (size_t i = 0; i < fe->n_chunks; i++) {
+        const mt_blob_chunk *c = &fe->chunks[i];
+        crypto_hash_sha256_update(&st, (const uint8_t *)c->blob_id, MT_BLOB_ID_HEX - 1);
+        le_put(b, c->offset, 4);
+        le_put(b + 4, c->length, 4);
+        le_put(b + 8, (uint64_t)c->real_size, 8);
+        crypto_hash_sha256_update(&st, b, 16);
+    }
+    crypto_hash_sha256_final(&st, fp);
+}
+
+static size_t record_len(const mt_blob_writer *w)
+{
+    return PART_MAGIC_LEN + PART_FP_LEN + w->bitmap_len;
+}
+
+static int bit_get(const uint8_t *bm, size_t i) { return (bm[i / 8] >> (i % 8)) & 1; }
+static void bit_set(uint8_t *bm, size_t i) { bm[i / 8] |= (uint8_t)(1u << (i % 8)); }
+
+/* Take over the done bitmap of a resumable .mtpart for this same entry
+ * (1); anything else (fresh file, other entry, torn record) starts empty (0). */
+static int load_record(mt_blob_writer *w)
+{
+    size_t rl = record_len(w);
+    uint8_t *rec;
+    struct stat st;
+    int loaded = 0;
+
+    if (fstat(w->fd, &st) != 0 || (uint64_t)st.st_size != (uint64_t)w->size + rl || !(rec = malloc(rl)))
+        return 0;
+    if (pread(w->fd, rec, rl, (off_t)w->size) == (ssize_t)rl && memcmp(rec, PART_MAGIC, PART_MAGIC_LEN) == 0 &&
+        memcmp(rec + PART_MAGIC_LEN, w->fp, PART_FP_LEN) == 0) {
+        memcpy(w->bitmap, rec + PART_MAGIC_LEN + PART_FP_LEN, w->bitmap_len);
+        for (size_t i = 0; i < w->n; i++) {
+            if (bit_get(w->bitmap, i)) {
+                w->n_done++;
+                w->bytes_done += mt_blob_chunk_data_size(&w->chunks[i]);
+            }
+        }
+        loaded = 1;
+    }
+    free(rec);
+    return loaded;
+}
+
+/* Data to disk, then the record that vouches for it. Best effort: a lost
+ * record only means fetching chunks again. */
+static void save_record(mt_blob_writer *w)
+{
+    size_t rl = record_len(w);
+    uint8_t *rec = malloc(rl);
+    if (!rec)
+        return;
+    memcpy(rec, PART_MAGIC, PART_MAGIC_LEN);
+    memcpy(rec + PART_MAGIC_LEN, w->fp, PART_FP_LEN);
+    memcpy(rec + PART_MAGIC_LEN + PART_FP_LEN, w->bitmap, w->bitmap_len);
+    if (fsync(w->fd) == 0 && pwrite_all(w->fd, rec, rl, (off_t)w->size) == 0)
+        fsync(w->fd);
+    free(rec);
+}
+
+static void writer_release(mt_blob_writer *w)
+{
+    if (w->chunks) {
+        sodium_memzero(w->chunks, w->n * sizeof *w->chunks);
+        free(w->chunks);
+    }
+    if (w->plain) {
+        sodium_memzero(w->plain, MT_BLOB_CHUNK);
+        free(w->plain);
+    }
+    free(w->blob);
+    free(w->offsets);
+    free(w->bitmap);
+    free(w);
+}
+
+int mt_blob_writer_open(const mt_fileentry *fe, const char *out_path, mt_blob_writer **out, mt_error *err)
+{
+    mt_blob_writer *w;
+    int64_t off = 0;
+    int rc;
+
+    if (!fe || !out_path || !out)
+        return mt_error_set(err, MT_EINVAL, "fe, out_path and out are required");
+    if ((rc = entry_check(fe, err)))
+        return rc;
+    if (!(w = calloc(1, sizeof *w)))
+        return mt_error_set(err, MT_ENOMEM, "out of memory");
+    w->fd = -1;
+    w->size = fe->size;
+    w->n = fe->n_chunks;
+    w->bitmap_len = (w->n + 7) / 8;
+    if ((rc = part_path(out_path, w->part, sizeof w->part, err))) {
+        writer_release(w);
+        return rc;
+    }
+    memcpy(w->out, out_path, strlen(out_path) + 1); /* shorter than part */
+    w->chunks = malloc(w->n ? w->n * sizeof *w->chunks : 1);
+    w->offsets = malloc(w->n ? w->n * sizeof *w->offsets : 1);
+    w->bitmap = calloc(w->bitmap_len ? w->bitmap_len : 1, 1);
+    w->plain = malloc(MT_BLOB_CHUNK);
+    if (!w->chunks || !w->offsets || !w->bitmap || !w->plain) {
+        writer_release(w);
+        return mt_error_set(err, MT_ENOMEM, "out of memory");
+    }
+    if (w->n)
+        memcpy(w->chunks, fe->chunks, w->n * sizeof *w->chunks);
+    for (size_t i = 0; i < w->n; i++) {
+        w->offsets[i] = off;
+        off += mt_blob_chunk_data_size(&w->chunks[i]);
+    }
+    entry_fingerprint(fe, w->fp);
+    /* No O_TRUNC: an earlier writer's chunks are kept for resuming. */
+    if ((w->fd = open(w->part, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600)) < 0) {
+        rc = mt_error_set(err, MT_EIO, "cannot open %s: %s", w->part, strerror(errno));
+        writer_release(w);
+        return rc;
+    }
+    /* Starting afresh, clear any record first (truncate, then extend with
+     * zeros): another entry's record must not vouch for data this writer
+     * is about to overwrite. */
+    if ((!load_record(w) && ftruncate(w->fd, (off_t)w->size) != 0) ||
+        ftruncate(w->fd, (off_t)(w->size + (int64_t)record_len(w))) != 0) {
+        rc = mt_error_set(err, MT_EIO, "cannot size %s: %s", w->part, strerror(errno));
+        close(w->fd);
+        writer_release(w);
+        return rc;
+    }
+    *out = w;
+    return MT_OK;
+}
+
+/* Is index a chunk of a writer that can still take it? */
+static int put_check(const mt_blob_writer *w, size_t index, mt_error *err)
+{
+    if (!w)
+        return mt_error_set(err, MT_EINVAL, "w is required");
+    if (w->fd < 0)
+        return mt_error_set(err, MT_ESTATE, "%s is already committed", w->out);
+    if (index >= w->n)
+        return mt_error_set(err, MT_EINVAL, "chunk %zu: the entry has %zu chunks", index, w->n);
+    return MT_OK;
+}
+
+int mt_blob_writer_put_mem(mt_blob_writer *w, size_t index, const uint8_t *blob, size_t len, mt_error *err)
+{
+    char idx[MEMBER_PATH_MAX];
+    size_t n = 0;
+    int rc;
+
+    if ((rc = put_check(w, index, err)))
+        return rc;
+    if (bit_get(w->bitmap, index))
+        return MT_OK;
+    if (!blob && len)
+        return mt_error_set(err, MT_EINVAL, "blob is required");
+    if ((rc = mt_blob_open(&w->chunks[index], blob, len, w->plain, MT_BLOB_CHUNK, &n, err))) {
+        snprintf(idx, sizeof idx, "chunks[%zu]", index);
+        mt_error_prefix(err, idx);
+        return rc;
+    }
+    if (pwrite_all(w->fd, w->plain, n, (off_t)w->offsets[index]) != 0)
+        return mt_error_set(err, MT_EIO, "cannot write %s: %s", w->part, strerror(errno));
+    bit_set(w->bitmap, index);
+    w->n_done++;
+    w->bytes_done += (int64_t)n;
+    return MT_OK;
+}
+
+int mt_blob_writer_put(mt_blob_writer *w, size_t index, const char *blob_path, mt_error *err)
+{
+    char idx[MEMBER_PATH_MAX];
+    size_t len = 0;
+    int rc;
+
+    if ((rc = put_check(w, index, err)))
+        return rc;
+    if (!blob_path)
+        return mt_error_set(err, MT_EINVAL, "blob_path is required");
+    if (bit_get(w->bitmap, index))
+        return MT_OK;
+    if (!w->blob && !(w->blob = malloc(MT_BLOB_BYTES)))
+        return mt_error_set(err, MT_ENOMEM, "out of memory");
+    if ((rc = read_blob(blob_path, w->chunks[index].blob_id, w->blob, MT_BLOB_BYTES, &len, err))) {
+        snprintf(idx, sizeof idx, "chunks[%zu]", index);
+        mt_error_prefix(err, idx);
+        return rc;
+    }
+    return mt_blob_writer_put_mem(w, index, w->blob, len, err);
+}
+
+int mt_blob_writer_has(const mt_blob_writer *w, size_t index)
+{
+    return w && index < w->n && bit_get(w->bitmap, index);
+}
+
+size_t mt_blob_writer_done(const mt_blob_writer *w, int64_t *bytes)
+{
+    if (bytes)
+        *bytes = w ? w->bytes_done : 0;
+    return w ? w->n_done : 0;
+}
+
+int mt_blob_writer_commit(mt_blob_writer *w, mt_error *err)
+{
+    size_t first = 0;
+    int rc;
+
+    if (!w)
+        return mt_error_set(err, MT_EINVAL, "w is required");
+    if (w->fd < 0)
+        return mt_error_set(err, MT_ESTATE, "%s is already committed", w->out);
+    if (w->n_done < w->n) {
+        while (bit_get(w->bitmap, first))
+            first++;
+        return mt_error_set(err, MT_ESTATE, "%zu of %zu chunks missing (first: chunks[%zu])", w->n - w->n_done, w->n,
+                            first);
+    }
+    /* Drop the resume record, make the data durable, then take the name. */
+    if (ftruncate(w->fd, (off_t)w->size) != 0 || fsync(w->fd) != 0)
+        return mt_error_set(err, MT_EIO, "cannot flush %s: %s", w->part, strerror(errno));
+    if (rename(w->part, w->out) != 0)
+        return mt_error_set(err, MT_EIO, "cannot rename %s to %s: %s", w->part, w->out, strerror(errno));
+    rc = close(w->fd);
+    w->fd = -1;
+    if (rc != 0 || sync_parent_dir(w->out) != 0)
+        return mt_error_set(err, MT_EIO, "cannot sync %s: %s", w->out, strerror(errno));
+    return MT_OK;
+}
+
+void mt_blob_writer_free(mt_blob_writer *w, int discard)
+{
+    if (!w)
+        return;
+    if (w->fd >= 0) {
+        if (discard)
+            unlink(w->part);
+        else
+            save_record(w);
+        close(w->fd);
+    }
+    writer_release(w);
+}
