@@ -170,7 +170,7 @@ typedef struct mt_torrent_row {
     char     category[128];
     int      paused;             /* user's wish, restored on start */
     int      finished;           /* finished event already reported */
-    int      kind;               /* 0 = user torrent, 1 = feed-index torrent */
+    int      kind;               /* 0 = user torrent, 1 = feed-index torrent, 2 = blob pack (flat) */
     int64_t  added_ms;
 } mt_torrent_row;
 

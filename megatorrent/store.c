@@ -1276,8 +1276,8 @@ int mt_store_torrent_add(mt_store *st, const mt_torrent_row *t, mt_error *err)
         (rc = check_bytes(t->torrent, t->torrent_len, ".torrent bytes", err)) ||
         (rc = check_bytes(t->resume, t->resume_len, "resume data", err)))
         return rc;
-    if (t->kind != 0 && t->kind != 1)
-        return mt_error_set(err, MT_EINVAL, "torrent kind must be 0 or 1, not %d", t->kind);
+    if (t->kind < 0 || t->kind > 2)
+        return mt_error_set(err, MT_EINVAL, "torrent kind must be 0, 1 or 2, not %d", t->kind);
     if (t->sub_id < 0)
         return mt_error_set(err, MT_EINVAL, "subscription id must not be negative");
     torrent_what(t->id, what, sizeof what);

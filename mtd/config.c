@@ -75,6 +75,8 @@ void mtd_config_init(mtd_config *cfg)
     cfg->republish_budget = 30;
     cfg->max_manifest = 16777216;
     cfg->resolve_timeout = 120;
+    cfg->blob_cache_mb = 10240;
+    cfg->wire_announce_rate = 60;
     cfg->log_level = MTD_LOG_INFO;
 }
 
@@ -262,6 +264,7 @@ static const key_def key_table[] = {
     KEY_STR(key, K_PATH_OPT),
     KEY_STR(download_dir, K_PATH_OPT),
     KEY_STR(export_dir, K_PATH_OPT),
+    KEY_STR(blob_dir, K_PATH_OPT),
     KEY_STR(on_item, K_COMMAND),
     KEY_STR(on_finished, K_COMMAND),
     KEY_INT(poll_interval, 10, 86400),
@@ -270,6 +273,8 @@ static const key_def key_table[] = {
     KEY_INT(republish_budget, 0, 100000),
     KEY_INT(max_manifest, 1024, 268435456),
     KEY_INT(resolve_timeout, 5, 3600),
+    KEY_INT(blob_cache_mb, 0, 1 << 30),
+    KEY_INT(wire_announce_rate, 0, 100000),
     {"loopback", K_BOOL, offsetof(mtd_config, loopback), 0, 0, 0},
 };
 
@@ -325,6 +330,14 @@ int mtd_config_set(mtd_config *cfg, const char *key, const char *value, char *ms
     }
     if (!strcmp(key, "bootstrap"))
         return add_bootstrap(cfg, value, msg, cap);
+    if (!strcmp(key, "wire_listen")) {
+        if (strlen(value) >= sizeof cfg->wire_listen)
+            return fail(msg, cap, "wire_listen: too long (at most %zu bytes)", sizeof cfg->wire_listen - 1);
+        if (value[0] && check_endpoint(key, value, strlen(value), 0, msg, cap) != 0)
+            return -1;
+        memcpy(cfg->wire_listen, value, strlen(value) + 1);
+        return 0;
+    }
     if (!strcmp(key, "log_level")) {
         if (parse_word(key, value, levels, "error, warn, info, debug", &n, msg, cap) != 0)
             return -1;
@@ -467,7 +480,8 @@ int mtd_config_finish(mtd_config *cfg, char *msg, size_t cap)
                     "set state_dir (--state-dir)");
     if (derive(cfg, cfg->socket, sizeof cfg->socket, "socket", "mtd.sock", msg, cap) != 0 ||
         derive(cfg, cfg->key, sizeof cfg->key, "key", "key.json", msg, cap) != 0 ||
-        derive(cfg, cfg->download_dir, sizeof cfg->download_dir, "download_dir", "downloads", msg, cap) != 0)
+        derive(cfg, cfg->download_dir, sizeof cfg->download_dir, "download_dir", "downloads", msg, cap) != 0 ||
+        derive(cfg, cfg->blob_dir, sizeof cfg->blob_dir, "blob_dir", "blobs", msg, cap) != 0)
         return -1;
     /* Caught here rather than at bind(), where it would be a detached
      * daemon's log line. */

@@ -324,6 +324,8 @@ static void restore_torrents(mtd_daemon *d)
             ap.magnet = rows[i].uri;
         if (rows[i].paused)
             ap.flags |= MT_ADD_PAUSED;
+        if (rows[i].kind == 2)
+            ap.flags |= MT_ADD_FLAT; /* a pack: files flat in the blob folder */
         mt_hex_encode(rows[i].id, 20, hex);
         int rc = mt_torrent_add(d->s, &ap, id, &err);
         if (rc != 0 && ap.resume) {
@@ -435,6 +437,7 @@ static void handle_event(mtd_daemon *d, const mt_event *ev)
     subs_event(d, ev);
     pub_event(d, ev);
     methods_event(d, ev);
+    blobs_event(d, ev);
 }
 
 /* ---------------------------------------------------------------- setup */
@@ -627,6 +630,7 @@ static void periodic(mtd_daemon *d)
     subs_tick(d);
     pub_tick(d);
     methods_tick(d);
+    blobs_tick(d);
 }
 
 int mtd_run(mtd_config *cfg)
@@ -671,6 +675,13 @@ int mtd_run(mtd_config *cfg)
         return 3;
     }
     restore_torrents(d);
+    if (blobs_open(d) != 0) {
+        mtd_rpc_close(d->rpc);
+        mt_session_free(d->s);
+        mt_store_close(d->st);
+        mt_identity_free(d->id);
+        return 3;
+    }
     if (subs_load(d, &err) != 0)
         log_error("cannot load subscriptions: %s", err.message);
     d->next_resume_save_ms = mt_now_ms() + RESUME_SAVE_EVERY_MS;
@@ -686,6 +697,9 @@ int mtd_run(mtd_config *cfg)
         fds[n++].events = POLLIN;
         mtd_rpc_pollfds(d->rpc, fds, MAX_FDS, &n);
         int timeout = LOOP_TICK_MS, t2 = mt_session_next_timeout(d->s);
+        if (t2 >= 0 && t2 < timeout)
+            timeout = t2;
+        t2 = blobs_timeout(d);
         if (t2 >= 0 && t2 < timeout)
             timeout = t2;
         if (poll(fds, n, timeout) < 0 && errno != EINTR) {
@@ -707,6 +721,7 @@ int mtd_run(mtd_config *cfg)
     log_info("stopping");
     methods_free(d);
     subs_free(d);
+    blobs_close(d);
     shutdown_daemon(d);
     mtd_rpc_close(d->rpc);
     mt_session_free(d->s);

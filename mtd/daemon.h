@@ -52,6 +52,21 @@ typedef struct pending_export {
     char    name[300];   /* sanitised file name, without extension */
 } pending_export;
 
+/* A blob fetch (subscription item or blob.fetch), persisted in the store. */
+typedef struct blob_fetch_rt {
+    int64_t       id;
+    int64_t       sub_id;      /* 0: started by RPC */
+    struct mt_blobfetch *f;    /* NULL once finished (state says how) */
+    int           state;       /* mt_blobfetch_state */
+    char          out[MTD_PATH_MAX + 300];
+    char          name[300];
+    char          error[256];
+    cJSON        *entry;       /* the FileEntry (holds chunk keys) */
+    char          peers[512];  /* comma list of extra mt-wire hosts */
+} blob_fetch_rt;
+
+struct ingest_job;
+
 typedef struct mtd_daemon {
     mtd_config   *cfg;
     mt_store     *st;
@@ -84,6 +99,17 @@ typedef struct mtd_daemon {
     int64_t       next_republish_check_ms;
     int64_t       next_resume_save_ms;
     int64_t       next_state_save_ms;
+    /* blobs (blobs.c) */
+    struct mt_blobstore   *bs;
+    struct mt_wire_server *wire;
+    blob_fetch_rt *fetches;
+    size_t        n_fetches, cap_fetches;
+    int64_t       next_fetch_id;
+    struct ingest_job *jobs;
+    char        (*announce_ids)[65];
+    size_t        n_announce, announce_cursor;
+    double        announce_tokens;
+    int64_t       announce_ms, next_announce_scan_ms, next_evict_ms;
     /* statistics */
     uint64_t      dht_lookups;
     uint64_t      polls_done;
@@ -117,9 +143,30 @@ int subs_resolve_address(mtd_daemon *d, const cJSON *params, mt_sub *out, char *
 
 /* ---- publish.c ---- */
 int pub_publish(mtd_daemon *d, const mtd_rpc_call *call, cJSON **result, char *msg, size_t cap);
+/* feed.publish with its parameters p; answers through held (a ticket taken
+ * earlier, e.g. before ingesting files) when given, else defers call.
+ * With held, errors are returned and the caller answers the ticket. */
+int pub_publish_params(mtd_daemon *d, const cJSON *p, const mtd_rpc_call *call, const mtd_rpc_ticket *held,
+                       cJSON **result, char *msg, size_t cap);
 cJSON *pub_list_json(mtd_daemon *d);
 void pub_tick(mtd_daemon *d);
 void pub_event(mtd_daemon *d, const mt_event *ev);
+
+/* ---- blobs.c ---- */
+int blobs_open(mtd_daemon *d);                      /* store, wire server, fetches */
+void blobs_close(mtd_daemon *d);
+void blobs_event(mtd_daemon *d, const mt_event *ev);
+void blobs_tick(mtd_daemon *d);
+int blobs_timeout(mtd_daemon *d);                   /* ms, or -1 */
+/* A subscription's new FileEntry item: fetch it into save_dir. */
+int blobs_fetch_item(mtd_daemon *d, int64_t sub_id, const cJSON *entry, const char *save_dir,
+                     char *msg, size_t cap);
+int blobs_publish_files(mtd_daemon *d, const mtd_rpc_call *call, char *msg, size_t cap);
+int blobs_m_ingest(mtd_daemon *d, const mtd_rpc_call *call, cJSON **result, char *msg, size_t cap);
+int blobs_m_fetch(mtd_daemon *d, const mtd_rpc_call *call, cJSON **result, char *msg, size_t cap);
+int blobs_m_fetches(mtd_daemon *d, const mtd_rpc_call *call, cJSON **result, char *msg, size_t cap);
+int blobs_m_store(mtd_daemon *d, const mtd_rpc_call *call, cJSON **result, char *msg, size_t cap);
+int blobs_m_seed(mtd_daemon *d, const mtd_rpc_call *call, cJSON **result, char *msg, size_t cap);
 
 /* ---- methods.c ---- */
 extern const mtd_rpc_method mtd_methods[];

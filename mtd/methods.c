@@ -650,6 +650,36 @@ HANDLER(m_push)
     return 0;
 }
 
+HANDLER(m_blob_ingest)
+{
+    (void)data;
+    return blobs_m_ingest(ctx, call, result, msg, cap);
+}
+
+HANDLER(m_blob_fetch)
+{
+    (void)data;
+    return blobs_m_fetch(ctx, call, result, msg, cap);
+}
+
+HANDLER(m_blob_fetches)
+{
+    (void)data;
+    return blobs_m_fetches(ctx, call, result, msg, cap);
+}
+
+HANDLER(m_blob_store)
+{
+    (void)data;
+    return blobs_m_store(ctx, call, result, msg, cap);
+}
+
+HANDLER(m_blob_seed)
+{
+    (void)data;
+    return blobs_m_seed(ctx, call, result, msg, cap);
+}
+
 const mtd_rpc_method mtd_methods[] = {
     { "status", m_status },
     { "shutdown", m_shutdown },
@@ -670,5 +700,10 @@ const mtd_rpc_method mtd_methods[] = {
     { "sub.sync", m_sub_sync },
     { "resolve", m_resolve },
     { "push", m_push },
+    { "blob.ingest", m_blob_ingest },
+    { "blob.fetch", m_blob_fetch },
+    { "blob.fetches", m_blob_fetches },
+    { "blob.store", m_blob_store },
+    { "blob.seed", m_blob_seed },
     { NULL, NULL }
 };

@@ -40,6 +40,10 @@ typedef struct mtd_config {
     char export_dir[MTD_PATH_MAX];    /* export_dir: write new items there ("" = off) */
     int  export_torrent;              /* export_format: magnet (0) | torrent (1) */
     int  loopback;                    /* loopback: 1 = engine settings for 127.x networks */
+    char blob_dir[MTD_PATH_MAX];      /* blob_dir: <state_dir>/blobs */
+    int  blob_cache_mb;               /* blob_cache_mb: 10240 MiB cap on unpinned blobs (0 = none) */
+    char wire_listen[256];            /* wire_listen: mt-wire server "addr:port" ("" = off) */
+    int  wire_announce_rate;          /* wire_announce_rate: 60 blob announces per minute */
     mtd_log_level log_level;          /* log_level: info */
     int  log_syslog;                  /* log: stderr (0) | syslog (1) */
     int  foreground;                  /* --foreground (no config key) */

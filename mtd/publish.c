@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "daemon.h"
 #include "mt_bencode.h"
 #include "mt_json.h"
@@ -37,8 +39,32 @@ static void feed_address(mtd_daemon *d, const char *name, char *out, size_t cap)
 
 /* Copy old's collections (appending items to the one titled title, or
  * dropping them all when replace), topics and metadata into draft d. */
+/* Add string items and FileEntry objects to the draft's current collection. */
+static int add_new(mt_manifest_draft *dr, const cJSON *items, const cJSON *entries, mt_error *err)
+{
+    const cJSON *x;
+    int rc = 0;
+    cJSON_ArrayForEach(x, items)
+        if (rc == 0)
+            rc = mt_manifest_draft_add_item(dr, x->valuestring, err);
+    cJSON_ArrayForEach(x, entries) {
+        char *j = NULL;
+        size_t jl = 0;
+        if (rc == 0)
+            rc = mt_json_canonical(x, &j, &jl, err);
+        if (rc == 0)
+            rc = mt_manifest_draft_add_entry(dr, j, jl, err);
+        if (j) {
+            sodium_memzero(j, jl); /* chunk keys */
+            free(j);
+        }
+    }
+    return rc;
+}
+
 static int draft_from(mt_manifest_draft *dr, const mt_manifest *old, int replace,
-                      const char *title, const cJSON *items, int *found, mt_error *err)
+                      const char *title, const cJSON *items, const cJSON *entries, int *found,
+                      mt_error *err)
 {
     int rc = 0;
     *found = 0;
@@ -61,10 +87,7 @@ static int draft_from(mt_manifest_draft *dr, const mt_manifest *old, int replace
             }
             if (rc == 0 && strcmp(t, title) == 0) {
                 *found = 1;
-                const cJSON *x;
-                cJSON_ArrayForEach(x, items)
-                    if (rc == 0)
-                        rc = mt_manifest_draft_add_item(dr, x->valuestring, err);
+                rc = add_new(dr, items, entries, err);
             }
         }
         const cJSON *topics = mt_manifest_topics(old), *x;
@@ -83,10 +106,8 @@ static int draft_from(mt_manifest_draft *dr, const mt_manifest *old, int replace
     }
     if (rc == 0 && !*found) {
         rc = mt_manifest_draft_add_collection(dr, title, err);
-        const cJSON *x;
-        cJSON_ArrayForEach(x, items)
-            if (rc == 0)
-                rc = mt_manifest_draft_add_item(dr, x->valuestring, err);
+        if (rc == 0)
+            rc = add_new(dr, items, entries, err);
     }
     return rc;
 }
@@ -112,16 +133,30 @@ static int check_params(const cJSON *p, char *msg, size_t cap)
     const cJSON *man = cJSON_GetObjectItemCaseSensitive(p, "manifest");
     const cJSON *title = cJSON_GetObjectItemCaseSensitive(p, "title");
     const cJSON *ws = cJSON_GetObjectItemCaseSensitive(p, "ws"), *x;
+    const cJSON *entries = cJSON_GetObjectItemCaseSensitive(p, "entries");
+    const cJSON *rk = cJSON_GetObjectItemCaseSensitive(p, "read_key");
     const char *bools[] = { "inline", "replace" };
+    uint8_t key[32];
 
     if (name && (!cJSON_IsString(name) || strlen(name->valuestring) > MT_DHT_SALT_MAX))
         return snprintf(msg, cap, "name: must be a string of at most 64 bytes"), -1;
     if (title && (!cJSON_IsString(title) || !title->valuestring[0]))
         return snprintf(msg, cap, "title: must be a non-empty string"), -1;
-    if (!!items == !!man)
-        return snprintf(msg, cap, "give exactly one of items or manifest"), -1;
+    if (!!(items || entries) == !!man)
+        return snprintf(msg, cap, "give items (or entries, files) or a manifest, not both"), -1;
+    if (entries) {
+        if (!cJSON_IsArray(entries) || (cJSON_GetArraySize(entries) == 0 && !items))
+            return snprintf(msg, cap, "entries: must be an array of FileEntry objects"), -1;
+        cJSON_ArrayForEach(x, entries)
+            if (!cJSON_IsObject(x))
+                return snprintf(msg, cap, "entries: must be an array of FileEntry objects"), -1;
+    }
+    if (rk && (!cJSON_IsString(rk) || strlen(rk->valuestring) != 64 || mt_hex_decode(rk->valuestring, key, 32) != 0))
+        return snprintf(msg, cap, "read_key: must be 64 hex digits"), -1;
+    if (rk && man)
+        return snprintf(msg, cap, "read_key: a signed manifest is published as it is; seal it when signing"), -1;
     if (items) {
-        if (!cJSON_IsArray(items) || cJSON_GetArraySize(items) == 0)
+        if (!cJSON_IsArray(items) || (cJSON_GetArraySize(items) == 0 && !entries))
             return snprintf(msg, cap, "items: must be a non-empty array of strings"), -1;
         cJSON_ArrayForEach(x, items)
             if (!cJSON_IsString(x))
@@ -147,8 +182,8 @@ static int check_params(const cJSON *p, char *msg, size_t cap)
 }
 
 /* Produce the signed manifest JSON to publish and its sequence. */
-static int signed_manifest(mtd_daemon *d, const cJSON *p, const mt_pub *old, char **json, size_t *len,
-                           int64_t *seq, mt_error *err)
+static int signed_manifest(mtd_daemon *d, const cJSON *p, const mt_pub *old, const uint8_t *read_key,
+                           char **json, size_t *len, int64_t *seq, mt_error *err)
 {
     const cJSON *man = cJSON_GetObjectItemCaseSensitive(p, "manifest");
     const uint8_t *pk = mt_identity_public_key(d->id);
@@ -189,6 +224,7 @@ static int signed_manifest(mtd_daemon *d, const cJSON *p, const mt_pub *old, cha
     }
 
     const cJSON *items = cJSON_GetObjectItemCaseSensitive(p, "items");
+    const cJSON *entries = cJSON_GetObjectItemCaseSensitive(p, "entries");
     const cJSON *title = cJSON_GetObjectItemCaseSensitive(p, "title");
     int replace = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(p, "replace")), found;
     mt_manifest_draft *dr = NULL;
@@ -197,17 +233,19 @@ static int signed_manifest(mtd_daemon *d, const cJSON *p, const mt_pub *old, cha
         mt_manifest_expect oe;
         mt_manifest_expect_init(&oe);
         oe.max_bytes = old->manifest_len + 1;
+        oe.read_key = read_key;
         if (mt_manifest_load(old->manifest, old->manifest_len, &oe, &old_m, err) != 0)
             return mt_error_set(err, MT_EIO, "stored manifest of this feed is unreadable: %s",
                                 err->message);
     }
     rc = mt_manifest_draft_new(&dr, err);
     if (rc == 0)
-        rc = draft_from(dr, old_m, replace, title ? title->valuestring : "default", items, &found, err);
+        rc = draft_from(dr, old_m, replace, title ? title->valuestring : "default", items, entries, &found,
+                        err);
     if (rc == 0)
         rc = mt_seq_next(seqfile, 0, mt_wall_ms(), seq, err);
     if (rc == 0)
-        rc = mt_manifest_draft_sign(dr, d->id, *seq, mt_wall_ms(), NULL, json, len, err);
+        rc = mt_manifest_draft_sign(dr, d->id, *seq, mt_wall_ms(), read_key, json, len, err);
     mt_manifest_draft_free(dr);
     mt_manifest_free(old_m);
     return rc;
@@ -252,9 +290,37 @@ static int add_put(mtd_daemon *d, const uint8_t target[20], const mtd_rpc_ticket
     return 0;
 }
 
+/* The read key of a private feed: given now (and remembered), or the one
+ * remembered from an earlier publish. 1 if the feed is private. */
+static int feed_read_key(mtd_daemon *d, const cJSON *p, const char *name, uint8_t key[32])
+{
+    const cJSON *rk = cJSON_GetObjectItemCaseSensitive(p, "read_key");
+    char kv[100], *hex = NULL;
+    int have = 0;
+    snprintf(kv, sizeof kv, "pub.read_key.%s", name);
+    if (cJSON_IsString(rk)) {
+        mt_hex_decode(rk->valuestring, key, 32);
+        mt_store_kv_set(d->st, kv, rk->valuestring, NULL);
+        return 1;
+    }
+    if (mt_store_kv_get(d->st, kv, &hex, NULL) == 0) {
+        have = mt_hex_decode(hex, key, 32) == 0;
+        sodium_memzero(hex, strlen(hex));
+        mt_free(hex);
+    }
+    return have;
+}
+
 int pub_publish(mtd_daemon *d, const mtd_rpc_call *call, cJSON **result, char *msg, size_t cap)
 {
-    const cJSON *p = call->params;
+    if (cJSON_GetObjectItemCaseSensitive(call->params, "files"))
+        return blobs_publish_files(d, call, msg, cap);
+    return pub_publish_params(d, call->params, call, NULL, result, msg, cap);
+}
+
+int pub_publish_params(mtd_daemon *d, const cJSON *p, const mtd_rpc_call *call, const mtd_rpc_ticket *held,
+                       cJSON **result, char *msg, size_t cap)
+{
     const cJSON *jn = cJSON_GetObjectItemCaseSensitive(p, "name");
     const char *name = cJSON_IsString(jn) ? jn->valuestring : "";
     int is_inline = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(p, "inline"));
@@ -267,8 +333,9 @@ int pub_publish(mtd_daemon *d, const mtd_rpc_call *call, cJSON **result, char *m
     char *json = NULL;
     size_t len = 0;
     int64_t seq = 0;
-    uint8_t *v = NULL, *torrent = NULL, target[20];
+    uint8_t *v = NULL, *torrent = NULL, target[20], read_key[32];
     size_t v_len = 0, torrent_len = 0;
+    int is_private;
 
     (void)result;
     if (check_params(p, msg, cap) != 0)
@@ -281,7 +348,9 @@ int pub_publish(mtd_daemon *d, const mtd_rpc_call *call, cJSON **result, char *m
     memset(&pub, 0, sizeof pub);
     has_old = mt_store_pub_get(d->st, name, pk, &old, NULL) == 0;
     size_t n_ws = ws_list(p, ws, wsj, sizeof wsj);
-    rc = signed_manifest(d, p, has_old ? &old : NULL, &json, &len, &seq, &err);
+    is_private = !cJSON_GetObjectItemCaseSensitive(p, "manifest") && feed_read_key(d, p, name, read_key);
+    rc = signed_manifest(d, p, has_old ? &old : NULL, is_private ? read_key : NULL, &json, &len, &seq, &err);
+    sodium_memzero(read_key, sizeof read_key);
     if (rc != 0) {
         snprintf(msg, cap, "%s", err.message);
         mt_pub_clear(&old);
@@ -352,6 +421,7 @@ int pub_publish(mtd_daemon *d, const mtd_rpc_call *call, cJSON **result, char *m
         cJSON_AddStringToObject(r, "ih", hex);
     }
     cJSON_AddStringToObject(r, "mode", is_inline ? "inline" : "pointer");
+    cJSON_AddBoolToObject(r, "private", is_private);
     mt_manifest *m = NULL;
     mt_manifest_expect e;
     mt_manifest_expect_init(&e);
@@ -365,7 +435,9 @@ int pub_publish(mtd_daemon *d, const mtd_rpc_call *call, cJSON **result, char *m
     mt_pub_clear(&old);
 
     mtd_rpc_ticket t;
-    if (call->id && mtd_rpc_defer(call, &t) == 0) {
+    if (held || (call && call->id && mtd_rpc_defer(call, &t) == 0)) {
+        if (held)
+            t = *held;
         if (add_put(d, target, &t, name, seq, r) == 0)
             return MTD_RPC_DEFERRED;
         mtd_rpc_reply(d->rpc, &t, r);

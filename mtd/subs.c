@@ -346,6 +346,13 @@ static void act_on_item(mtd_daemon *d, const mt_sub *s, int64_t seq, const char 
         row->has_torrent = 1;
         memcpy(row->torrent_id, id, 20);
         mt_hex_encode(id, 20, tid);
+    } else if (it->kind == MT_ITEM_FILE) {
+        char msg[512];
+        if (blobs_fetch_item(d, s->id, it->json, save, msg, sizeof msg) != 0) {
+            log_error("feed %lld: cannot fetch %s: %s", (long long)s->id, name, msg);
+            row->skipped = 1;
+            return;
+        }
     }
     cJSON *e = d_event("item.added");
     cJSON_AddNumberToObject(e, "subscription", (double)s->id);

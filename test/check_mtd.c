@@ -33,7 +33,7 @@
  * keeps the temp directory (it is also kept when a test fails); MTD_TRACE=1
  * prints progress with times. CK_RUN_CASE=<test> runs one test.
  */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE /* memmem */
 #include <cJSON.h>
 #include <dirent.h>
 #include <errno.h>
@@ -2158,6 +2158,137 @@ END_TEST
 
 /* ============================================================ suite */
 
+/* ============================================================ 9. blobs */
+
+/* The torrent of d named name in torrent.list (its id), or "". */
+static const char *torrent_named(mtd_proc *d, const char *name)
+{
+    static char id[41];
+    cJSON *l = rpc_ok(d, "torrent.list", NULL), *t;
+    id[0] = '\0';
+    cJSON_ArrayForEach(t, cJSON_GetObjectItem(l, "torrents"))
+        if (!strcmp(jstr(t, "name"), name))
+            t_fmt(id, sizeof id, "%s", jstr(t, "id"));
+    cJSON_Delete(l);
+    return id;
+}
+
+/* Does any file under path hold the n bytes at needle? */
+static int tree_holds(const char *path, const void *needle, size_t n)
+{
+    struct stat st;
+    if (lstat(path, &st) != 0)
+        return 0;
+    if (S_ISDIR(st.st_mode)) {
+        DIR *dir = opendir(path);
+        struct dirent *de;
+        int found = 0;
+        while (dir && !found && (de = readdir(dir))) {
+            char sub[1024];
+            if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") &&
+                snprintf(sub, sizeof sub, "%s/%s", path, de->d_name) < (int)sizeof sub)
+                found = tree_holds(sub, needle, n);
+        }
+        if (dir)
+            closedir(dir);
+        return found;
+    }
+    if (!S_ISREG(st.st_mode))
+        return 0;
+    size_t len = 0;
+    uint8_t *buf = t_read(path, &len);
+    int found = memmem(buf, len, needle, n) != NULL;
+    free(buf);
+    return found;
+}
+
+/*
+ * Seed 003's data plane end to end: A ingests a file and publishes it in a
+ * private feed; B hosts the pack and the feed index, never holding a key;
+ * A goes offline; C subscribes (with the read key) and reassembles the file
+ * from B alone. B's data directory holds no 64-byte window of the file.
+ */
+START_TEST(blob_three_hosts)
+{
+    char conf[256], src[400], rk_hex[65], address[200], pk_hex[65], hit[600];
+    uint8_t rk[32];
+    env_up("blobs", 68, NET_NODES);
+    t_fmt(conf, sizeof conf, "wire_listen = %s.20:0\n", g_prefix);
+    mtd_proc *a = daemon_new("a", 20, conf);
+    mtd_proc *b = daemon_new("b", 21, NULL);
+    mtd_proc *c = daemon_new("c", 22, NULL);
+    wait_dht(a, 3);
+    wait_dht(b, 3);
+    wait_dht(c, 3);
+    t_fmt(src, sizeof src, "%s/film.bin", g_dir);
+    t_write_random(src, 5 * MIB + 4321);
+    randombytes_buf(rk, sizeof rk);
+    mt_hex_encode(rk, 32, rk_hex);
+
+    step("A publishes the file in a private feed");
+    cJSON *r = rpc_ok(a, "feed.publish", jf("{\"files\":[\"%s\"],\"read_key\":\"%s\"}", src, rk_hex));
+    T_ASSERT(jnum(r, "nodes") >= 1 && cJSON_IsTrue(jget(r, "private")), "feed.publish: %s", jtext(r));
+    char index_ih[41];
+    t_fmt(index_ih, sizeof index_ih, "%s", jstr(r, "ih"));
+    cJSON_Delete(r);
+    const char *pack = torrent_named(a, "blobs");
+    T_ASSERT(pack[0], "A seeds no pack");
+    char pack_ih[41];
+    t_fmt(pack_ih, sizeof pack_ih, "%s", pack);
+    cJSON *st = rpc_ok(a, "blob.store", NULL);
+    T_ASSERT(jint(st, "blobs") == 6 && jint(st, "pinned_blobs") == 6, "A's blob store: %s", jtext(st));
+    cJSON_Delete(st);
+
+    step("B hosts the pack and the sealed index");
+    r = rpc_ok(b, "blob.seed", jf("{\"magnet\":\"magnet:?xt=urn:btih:%s\"}", pack_ih));
+    cJSON_Delete(r);
+    t_mkdir(b->dl);
+    r = rpc_ok(b, "torrent.add", jf("{\"uri\":\"magnet:?xt=urn:btih:%s\",\"save_path\":\"%s\"}", index_ih, b->dl));
+    cJSON_Delete(r);
+    wait_complete(b, pack_ih);
+    wait_complete(b, index_ih);
+    st = rpc_ok(b, "blob.store", NULL);
+    T_ASSERT(jint(st, "blobs") == 6 && jint(st, "pinned_blobs") == 6, "B's blob store: %s", jtext(st));
+    cJSON_Delete(st);
+
+    step("A goes offline; C subscribes");
+    r = rpc_ok(a, "status", NULL);
+    t_fmt(pk_hex, sizeof pk_hex, "%s", jstr(r, "public_key"));
+    cJSON_Delete(r);
+    daemon_stop(a);
+    t_fmt(address, sizeof address, "megatorrent://%s:%s", pk_hex, rk_hex);
+    size_t mark = ev_mark(c);
+    long long sid = subscribe(c, address);
+    cJSON *e = ev_wait2(c, mark, "item.added", "subscription", lld(sid), "kind", "file", WAIT_MS);
+    T_ASSERT(!strcmp(jstr(e, "name"), "film.bin"), "item.added %s", jtext(e));
+    for (int64_t end = mt_now_ms() + WAIT_MS; !ev_find2(c, mark, "blob.finished", "subscription", lld(sid), NULL, NULL);) {
+        if (mt_now_ms() > end) {
+            cJSON *fl = rpc_ok(c, "blob.fetches", NULL);
+            cJSON *tf = rpc_call(c, "torrent.files", jf("{\"id\":\"%s\"}", pack_ih));
+            fprintf(stderr, "fetches: %s\n", jtext(fl));
+            T_ASSERT(0, "files: %s", jtext(tf));
+        }
+        ev_settle(c, 200);
+    }
+    e = ev_wait2(c, mark, "blob.finished", "subscription", lld(sid), NULL, NULL, WAIT_MS);
+    T_ASSERT(jint(e, "from_swarm") == 6 && jint(e, "corrupt") == 0, "blob.finished %s", jtext(e));
+    t_same_file(src, dl_path(c, "film.bin"));
+
+    step("B never held plaintext or a key");
+    size_t n = 0;
+    uint8_t *plain = t_read(src, &n);
+    t_windows *w = t_windows_new(plain, n);
+    T_ASSERT(t_windows_in_tree(w, c->dl, hit, sizeof hit), "the window scan misses C's plaintext copy");
+    T_ASSERT(!t_windows_in_tree(w, b->dir, hit, sizeof hit), "B holds plaintext: %s", hit);
+    t_windows_free(w);
+    free(plain);
+    T_ASSERT(!tree_holds(b->dir, rk_hex, 64) && !tree_holds(b->dir, rk, 32), "B holds the read key");
+    T_ASSERT(tree_holds(c->dir, rk, 32) || tree_holds(c->dir, rk_hex, 64),
+             "the key scan misses C's copy of the read key");
+    soft_done();
+}
+END_TEST
+
 static Suite *mtd_suite(void)
 {
     Suite *s = suite_create("mtd");
@@ -2173,6 +2304,7 @@ static Suite *mtd_suite(void)
         {"bep46", plain_bep46_feed},
         {"rpc", rpc_robustness},
         {"resolve", resolve_over_rpc_and_mtctl},
+        {"blobs", blob_three_hosts},
     };
     /* Generous bounds on hangs (a test takes 2-20 s); CK_DEFAULT_TIMEOUT
      * may raise it or, as 0, lift it; CK_TIMEOUT_MULTIPLIER applies. */

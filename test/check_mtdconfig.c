@@ -133,6 +133,10 @@ START_TEST(defaults)
     ck_assert_int_eq(cfg.log_syslog, 0);
     ck_assert_int_eq(cfg.foreground, 0);
     ck_assert_str_eq(cfg.config_path, "");
+    ck_assert_str_eq(cfg.blob_dir, "");
+    ck_assert_int_eq(cfg.blob_cache_mb, 10240);
+    ck_assert_str_eq(cfg.wire_listen, ""); /* mt-wire off unless asked for */
+    ck_assert_int_eq(cfg.wire_announce_rate, 60);
     ck_assert_int_eq(mtd_config_finish(&cfg, msg, sizeof msg), 0);
 }
 END_TEST
@@ -223,7 +227,11 @@ START_TEST(every_key)
                     "export_format = torrent\n"
                     "loopback = yes\n"
                     "log_level = debug\n"
-                    "log = syslog\n");
+                    "log = syslog\n"
+                    "blob_dir = /data/blobs\n"
+                    "blob_cache_mb = 0\n"
+                    "wire_listen = 127.0.0.1:6891\n"
+                    "wire_announce_rate = 5\n");
     ck_assert_str_eq(cfg.state_dir, "/srv/mt");
     ck_assert_str_eq(cfg.socket, "/run/mt.sock");
     ck_assert_str_eq(cfg.listen, "127.0.0.1:0");
@@ -246,6 +254,10 @@ START_TEST(every_key)
     ck_assert_int_eq(cfg.log_syslog, 1);
     ck_assert_int_eq(cfg.foreground, 0);      /* no key sets it */
     ck_assert_str_eq(cfg.config_path, ""); /* the caller's business */
+    ck_assert_str_eq(cfg.blob_dir, "/data/blobs");
+    ck_assert_int_eq(cfg.blob_cache_mb, 0);
+    ck_assert_str_eq(cfg.wire_listen, "127.0.0.1:6891");
+    ck_assert_int_eq(cfg.wire_announce_rate, 5);
 }
 END_TEST
 
@@ -397,6 +409,8 @@ START_TEST(ranges)
     t_range("republish_budget", 0, 100000);
     t_range("max_manifest", 1024, 268435456);
     t_range("resolve_timeout", 5, 3600);
+    t_range("blob_cache_mb", 0, 1 << 30);
+    t_range("wire_announce_rate", 0, 100000);
 }
 END_TEST
 
@@ -461,6 +475,14 @@ START_TEST(bad_endpoints)
                "listen: \"0.0.0.0:1,[::]:1\" is not HOST:PORT (port 0..65535; IPv6 as [ADDR]:PORT)");
     t_load_err("listen = eth0,lo:1\n", 1, "listen: \"eth0,lo:1\" is not HOST:PORT (port 0..65535; IPv6 as [ADDR]:PORT)");
     t_load_err("listen = 6881\n", 1, "listen: \"6881\" is not HOST:PORT (port 0..65535; IPv6 as [ADDR]:PORT)");
+
+    /* wire_listen: one endpoint like listen, or empty for off. */
+    ck_assert_int_eq(mtd_config_set(&cfg, "wire_listen", "127.0.0.1:0", msg, sizeof msg), 0);
+    ck_assert_str_eq(cfg.wire_listen, "127.0.0.1:0");
+    ck_assert_int_eq(mtd_config_set(&cfg, "wire_listen", "", msg, sizeof msg), 0);
+    ck_assert_str_eq(cfg.wire_listen, "");
+    t_load_err("wire_listen = 6891\n", 1,
+               "wire_listen: \"6891\" is not HOST:PORT (port 0..65535; IPv6 as [ADDR]:PORT)");
 }
 END_TEST
 
@@ -674,6 +696,7 @@ START_TEST(finish_derives)
     ck_assert_str_eq(cfg.socket, "/var/mt/mtd.sock");
     ck_assert_str_eq(cfg.key, "/var/mt/key.json");
     ck_assert_str_eq(cfg.download_dir, "/var/mt/downloads");
+    ck_assert_str_eq(cfg.blob_dir, "/var/mt/blobs");
     ck_assert_str_eq(cfg.export_dir, ""); /* off unless asked for */
 
     /* From a state_dir in the file; explicit paths are kept. */

@@ -972,7 +972,7 @@ START_TEST(torrent_rows)
     T_OK(mt_store_torrent_add(st, &a, E));
     T_OK(mt_store_torrent_add(st, &b, E));
     T_RC(mt_store_torrent_add(st, &a, E), MT_EEXIST);
-    b.kind = 2;
+    b.kind = 3;
     T_RC(mt_store_torrent_add(st, &b, E), MT_EINVAL);
     b.kind = 0;
     memset(b.uri, 'u', sizeof b.uri);
