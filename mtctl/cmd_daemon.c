@@ -7,7 +7,7 @@
  * With --json each prints the daemon's result document as it is (watch:
  * one event object per line); otherwise readable lines and tables.
  */
-#define _POSIX_C_SOURCE 200809L
+#define _XOPEN_SOURCE 700 /* realpath, and POSIX 2008 */
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -26,6 +27,7 @@
 #include "mt_feedaddr.h"
 #include "mt_json.h"
 #include "mt_manifest.h"
+#include "mt_util.h"
 #include "mtctl.h"
 #include "rpc_client.h"
 
@@ -559,7 +561,7 @@ static int wait_torrents(rpc_client *c, char *const *ids, size_t n, cJSON **objs
 enum {
     I_SOCKET, I_JSON, I_HELP, I_SAVE, I_PAUSED, I_CATEGORY, I_WAIT, I_DELETE, I_FEED, I_TITLE, I_WS,
     I_INLINE, I_REPLACE, I_INPUT, I_MANIFEST, I_INTERVAL, I_INCLUDE, I_EXCLUDE, I_MAX_ITEMS, I_TIMEOUT,
-    I_BOOTSTRAP, I_LISTEN, I_COUNT
+    I_BOOTSTRAP, I_LISTEN, I_READ_KEY, I_BLOB_WS, I_COUNT
 };
 #define BIT(i) (1u << (i))
 #define O_SOCKET BIT(I_SOCKET)
@@ -584,13 +586,15 @@ enum {
 #define O_TIMEOUT BIT(I_TIMEOUT)
 #define O_BOOTSTRAP BIT(I_BOOTSTRAP)
 #define O_LISTEN BIT(I_LISTEN)
+#define O_READ_KEY BIT(I_READ_KEY)
+#define O_BLOB_WS BIT(I_BLOB_WS)
 #define O_BASE (O_SOCKET | O_JSON | O_HELP)
 #define OPT_VAL(i) (1000 + (i)) /* getopt_long's value for option index i */
 
 typedef struct dopts {
     const char *socket, *save_path, *category, *feed, *title, *input, *manifest, *include, *exclude;
-    const char *ws[WS_MAX], *bootstrap[BOOT_MAX], *listen;
-    size_t n_ws, n_boot;
+    const char *ws[WS_MAX], *bootstrap[BOOT_MAX], *listen, *read_key, *blob_ws[WS_MAX];
+    size_t n_ws, n_boot, n_blob_ws;
     int paused, wait, delete_files, inline_put, replace;
     long long interval, max_items, timeout; /* -1: not given */
 } dopts;
@@ -624,6 +628,12 @@ static int take_option(dopts *o, unsigned bit, const char *arg)
     case O_INCLUDE: o->include = arg; break;
     case O_EXCLUDE: o->exclude = arg; break;
     case O_LISTEN: o->listen = arg; break;
+    case O_READ_KEY: o->read_key = arg; break;
+    case O_BLOB_WS:
+        if (o->n_blob_ws == WS_MAX)
+            return fail(EXIT_USAGE, "at most %d --blob-ws options", WS_MAX);
+        o->blob_ws[o->n_blob_ws++] = arg;
+        break;
     case O_BOOTSTRAP:
         if (o->n_boot == BOOT_MAX)
             return fail(EXIT_USAGE, "at most %d --bootstrap options", BOOT_MAX);
@@ -678,6 +688,8 @@ static int parse_options(int argc, char **argv, unsigned allowed, const char *us
         {"timeout", required_argument, NULL, OPT_VAL(I_TIMEOUT)},
         {"bootstrap", required_argument, NULL, OPT_VAL(I_BOOTSTRAP)},
         {"listen", required_argument, NULL, OPT_VAL(I_LISTEN)},
+        {"read-key", required_argument, NULL, OPT_VAL(I_READ_KEY)},
+        {"blob-ws", required_argument, NULL, OPT_VAL(I_BLOB_WS)},
         {NULL, 0, NULL, 0},
     };
     int c, rc;
@@ -1020,17 +1032,42 @@ static int publish_params(const dctx *x, cJSON *p)
         for (size_t i = 0; i < o->n_ws; i++)
             cJSON_AddItemToArray(ws, cJSON_CreateString(o->ws[i]));
     }
+    if (o->read_key) {
+        uint8_t k[32];
+        if (strlen(o->read_key) != 64 || mt_hex_decode(o->read_key, k, 32) != 0)
+            return fail(EXIT_USAGE, "publish: --read-key wants 64 hex digits");
+        sodium_memzero(k, sizeof k);
+        cJSON_AddStringToObject(p, "read_key", o->read_key);
+    }
+    if (o->n_blob_ws) {
+        cJSON *ws = cJSON_AddArrayToObject(p, "blob_ws");
+        for (size_t i = 0; i < o->n_blob_ws; i++)
+            cJSON_AddItemToArray(ws, cJSON_CreateString(o->blob_ws[i]));
+    }
     if (o->manifest)
         return publish_manifest(p, o->manifest);
     {
-        cJSON *items = cJSON_AddArrayToObject(p, "items");
+        /* An argument naming a regular file is a file to encrypt and
+         * publish (mtd reads it: the path goes absolute); others are items. */
+        cJSON *items = cJSON_AddArrayToObject(p, "items"), *files = NULL;
         for (int i = 0; i < x->argc; i++) {
+            struct stat st;
+            if (strncmp(x->argv[i], "magnet:", 7) != 0 && stat(x->argv[i], &st) == 0 && S_ISREG(st.st_mode)) {
+                char *abs = realpath(x->argv[i], NULL);
+                if (!abs)
+                    return fail(EXIT_LOCAL, "publish: %s: %s", x->argv[i], strerror(errno));
+                if (!files)
+                    files = cJSON_AddArrayToObject(p, "files");
+                cJSON_AddItemToArray(files, cJSON_CreateString(abs));
+                free(abs);
+                continue;
+            }
             cJSON_AddItemToArray(items, cJSON_CreateString(x->argv[i]));
             bytes += strlen(x->argv[i]) + 4;
         }
         if (o->input)
             rc = publish_items_file(items, o->input, &bytes);
-        if (rc == EXIT_OK && cJSON_GetArraySize(items) == 0)
+        if (rc == EXIT_OK && cJSON_GetArraySize(items) == 0 && !files)
             rc = fail(EXIT_USAGE, "publish: %s holds no items", o->input ? o->input : "the command line");
     }
     if (rc == EXIT_OK && bytes > RPC_LINE_BUDGET)
@@ -1040,14 +1077,16 @@ static int publish_params(const dctx *x, cJSON *p)
 
 static int run_publish(const dctx *x)
 {
-    static const char *const keys[] = {"name", "address", "seq", "mode", "ih", "items", "nodes", NULL};
+    static const char *const keys[] = {"name", "address", "seq", "mode", "private", "ih", "items", "nodes", NULL};
     cJSON *p = cJSON_CreateObject(), *r = NULL;
     int rc = publish_params(x, p);
     if (rc) {
         cJSON_Delete(p);
         return rc;
     }
-    if ((rc = call_once(x->o.socket, "feed.publish", p, DC_PUBLISH_TIMEOUT_MS, &r)) != EXIT_OK)
+    /* Files are encrypted by mtd first: allow for big ones. */
+    int timeout = cJSON_GetObjectItemCaseSensitive(p, "files") ? DC_INGEST_TIMEOUT_MS : DC_PUBLISH_TIMEOUT_MS;
+    if ((rc = call_once(x->o.socket, "feed.publish", p, timeout, &r)) != EXIT_OK)
         return rc;
     return show_result(r, keys);
 }
@@ -1698,22 +1737,30 @@ static const dcmd commands[] = {
      "Table of a torrent's files: INDEX SIZE DONE% PRIO PATH. Exit 1 while the\n"
      "torrent has no metadata yet.\n" SOCK_HELP},
     {"publish", run_publish,
-     O_BASE | O_FEED | O_TITLE | O_WS | O_INLINE | O_REPLACE | O_INPUT | O_MANIFEST, 0, INT_MAX,
+     O_BASE | O_FEED | O_TITLE | O_WS | O_INLINE | O_REPLACE | O_INPUT | O_MANIFEST | O_READ_KEY | O_BLOB_WS,
+     0, INT_MAX,
      "usage: mtctl publish [--feed NAME] [--title T] [--ws URL]... [--inline] [--replace]\n"
-     "                     (ITEM... | -i FILE | --manifest FILE) [--socket PATH] [--json]\n"
+     "                     [--read-key HEX] [--blob-ws URL]...\n"
+     "                     (ITEM|FILE... | -i FILE | --manifest FILE) [--socket PATH] [--json]\n"
      "\n"
      "Have mtd sign and publish a feed with its key, and print the address,\n"
      "sequence, mode, feed-index info-hash and how many DHT nodes stored it.\n"
      "ITEMs (magnet links, magnet:?xs=urn:btpk: links, text) are appended to\n"
      "the collection titled T (default \"default\") of the feed's current\n"
-     "manifest, or replace every collection with --replace. -i FILE reads one\n"
-     "item per line ('-' is stdin; blank lines skipped). --manifest FILE\n"
-     "publishes a signed manifest as it is (its key must be mtd's); it is\n"
-     "checked here first: exit 2 if it is not JSON, 1 if it breaks a rule.\n"
-     "  --feed NAME  which feed (the DHT salt); default the unnamed feed\n"
-     "  --ws URL     web seed for the feed-index torrent (repeatable)\n"
-     "  --inline     put the manifest itself in the DHT (up to 1000 bytes)\n"
-     "Waits for the DHT put (up to 120 s).\n" SOCK_HELP},
+     "manifest, or replace every collection with --replace. An argument that\n"
+     "names a regular file is encrypted by mtd into blobs, packed into a torrent\n"
+     "mtd seeds, and published as a FileEntry (mtd must be able to read it).\n"
+     "-i FILE reads one item per line ('-' is stdin; blank lines skipped).\n"
+     "--manifest FILE publishes a signed manifest as it is (its key must be\n"
+     "mtd's); it is checked here first: exit 2 if it is not JSON, 1 if it\n"
+     "breaks a rule.\n"
+     "  --feed NAME     which feed (the DHT salt); default the unnamed feed\n"
+     "  --ws URL        web seed for the feed-index torrent (repeatable)\n"
+     "  --inline        put the manifest itself in the DHT (up to 1000 bytes)\n"
+     "  --read-key HEX  seal the manifest (a private feed; remembered by mtd);\n"
+     "                  subscribers use megatorrent://PUBKEY:HEX (unnamed feed)\n"
+     "  --blob-ws URL   web seed for the pack of FILEs, ending in '/'\n"
+     "Waits for the DHT put (up to 120 s; up to an hour when FILEs are given).\n" SOCK_HELP},
     {"feeds", run_feeds, O_BASE, 0, 0,
      "usage: mtctl feeds [--socket PATH] [--json]\n"
      "\n"

@@ -40,6 +40,7 @@ extern const char daemon_usage_summary[];
 
 #define DC_CALL_TIMEOUT_MS 30000      /* ordinary requests */
 #define DC_PUBLISH_TIMEOUT_MS 120000  /* feed.publish waits for the DHT put */
+#define DC_INGEST_TIMEOUT_MS 3600000  /* ... and for mtd to encrypt the files given */
 #define DC_POLL_MS 500                /* torrent.info polling period */
 
 /* "3.0 MiB" / "1.2 MiB/s" into buf. */

@@ -37,6 +37,15 @@ static const char usage_text[] =
     "  dht get --immutable TARGET_HEX\n"
     "  dht announce INFOHASH_HEX [--port P]\n"
     "  dht peers INFOHASH_HEX\n"
+    "  blob ingest [-d DIR] [--pack [--ws URL]...] [--no-pad] [-o ENTRY.json] FILE...\n"
+    "  blob reassemble ENTRY.json [-d DIR] [-o OUT] [--force]\n"
+    "  blob fetch ENTRY.json [-o OUT] [--peer HOST:PORT]... [--local] [-d BLOBDIR]\n"
+    "             [--dht-node HOST:PORT]... [--listen ADDR:PORT] [--timeout S]\n"
+    "  blob store [-d DIR] [--local]\n"
+    "                       encrypted blobs: make, rebuild, fetch (in mtd or here)\n"
+    "  wire serve [-d DIR] [--listen ADDR:PORT] [--max-conns N] [--max-per-ip N]\n"
+    "  wire get --peer HOST:PORT BLOB_ID [-o FILE]\n"
+    "                       the mt-wire blob transport: serve a folder, get a blob\n"
     "\n";
 
 static const char usage_tail[] =
@@ -257,6 +266,10 @@ int main(int argc, char **argv)
         return cmd_dht(argc, argv);
     if (!strcmp(cmd, "testnet"))
         return cmd_testnet(argc, argv);
+    if (!strcmp(cmd, "blob"))
+        return cmd_blob(argc, argv);
+    if (!strcmp(cmd, "wire"))
+        return cmd_wire(argc, argv);
     if (!strcmp(cmd, "help")) {
         print_usage(stdout);
         return EXIT_OK;

@@ -90,5 +90,7 @@ int cmd_key(int argc, char **argv);
 int cmd_dht(int argc, char **argv);
 int cmd_testnet(int argc, char **argv);
 int cmd_manifest(int argc, char **argv);
+int cmd_blob(int argc, char **argv);   /* cmd_blob.c: blob ingest|reassemble|fetch|store */
+int cmd_wire(int argc, char **argv);   /* cmd_blob.c: wire serve|get */
 
 #endif
