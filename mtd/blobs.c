@@ -295,6 +295,7 @@ static void jobs_tick(mtd_daemon *d)
         pthread_join(j->thread, NULL);
         *pp = j->next;
         job_finish(d, j);
+        d->next_announce_scan_ms = 0; /* new blobs: announce them soon */
         job_free(j);
     }
 }
@@ -441,6 +442,7 @@ static void fetch_report(mtd_daemon *d, blob_fetch_rt *b)
     d_emit(d, e);
     mt_blobfetch_free(b->f, 0);
     b->f = NULL;
+    d->next_announce_scan_ms = 0; /* fetched blobs are held now: announce them */
     /* The key material is no longer needed once the file is whole. */
     if (b->state == MT_BLOBFETCH_DONE) {
         const cJSON *sz = cJSON_GetObjectItemCaseSensitive(b->entry, "size");
@@ -693,8 +695,10 @@ static void pin_seeded_pack(mtd_daemon *d, const uint8_t id[20])
     }
     mt_hex_encode(id, 20, hex);
     snprintf(tag, sizeof tag, "seed:%s", hex);
-    if (n)
+    if (n) {
         pin(d, tag, ptrs, n);
+        d->next_announce_scan_ms = 0;
+    }
     free(ids);
     free(ptrs);
 }

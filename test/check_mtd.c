@@ -50,6 +50,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mt_blob.h"
+#include "mt_blobswarm.h"
 #include "mt_feedaddr.h"
 #include "mt_feedindex.h"
 #include "mt_identity.h"
@@ -2225,9 +2227,13 @@ START_TEST(blob_three_hosts)
     randombytes_buf(rk, sizeof rk);
     mt_hex_encode(rk, 32, rk_hex);
 
-    step("A publishes the file in a private feed");
-    cJSON *r = rpc_ok(a, "feed.publish", jf("{\"files\":[\"%s\"],\"read_key\":\"%s\"}", src, rk_hex));
-    T_ASSERT(jnum(r, "nodes") >= 1 && cJSON_IsTrue(jget(r, "private")), "feed.publish: %s", jtext(r));
+    step("A publishes the file in a private feed (mtctl publish FILE)");
+    char out[8192];
+    const char *args[] = {"--json", "publish", "--socket", a->sock, "--read-key", rk_hex, src, NULL};
+    int rc = run_mtctl(out, sizeof out, args);
+    T_ASSERT(rc == 0, "mtctl publish exit %d: %s", rc, out);
+    cJSON *r = cJSON_Parse(out);
+    T_ASSERT(r && jnum(r, "nodes") >= 1 && cJSON_IsTrue(jget(r, "private")), "mtctl publish: %s", out);
     char index_ih[41];
     t_fmt(index_ih, sizeof index_ih, "%s", jstr(r, "ih"));
     cJSON_Delete(r);
@@ -2238,6 +2244,40 @@ START_TEST(blob_three_hosts)
     cJSON *st = rpc_ok(a, "blob.store", NULL);
     T_ASSERT(jint(st, "blobs") == 6 && jint(st, "pinned_blobs") == 6, "A's blob store: %s", jtext(st));
     cJSON_Delete(st);
+
+    step("A announces its blobs by id with its mt-wire port");
+    st = rpc_ok(a, "blob.store", NULL);
+    long long wire_port = jint(jget(st, "wire"), "port");
+    cJSON_Delete(st);
+    T_ASSERT(wire_port > 0, "A runs no mt-wire server");
+    {
+        char blob_dir[600], first[65] = "";
+        t_fmt(blob_dir, sizeof blob_dir, "%s/blobs", a->dir);
+        DIR *dir = opendir(blob_dir);
+        struct dirent *de;
+        while (dir && (de = readdir(dir)))
+            if (mt_blob_id_valid(de->d_name))
+                t_fmt(first, sizeof first, "%s", de->d_name);
+        if (dir)
+            closedir(dir);
+        T_ASSERT(first[0], "no blob in %s", blob_dir);
+        own_up(30);
+        uint8_t key[20];
+        mt_error err;
+        T_ASSERT(mt_blob_dht_key(first, key) == 0, "bad blob id %s", first);
+        int found = 0;
+        for (int64_t end = mt_now_ms() + WAIT_MS; !found;) {
+            mt_event ev;
+            T_ASSERT(mt_now_ms() < end, "no DHT peer with A's mt-wire port for blob %s", first);
+            T_ASSERT(mt_dht_get_peers(g_own, key, 2000, &err) == 0, "get_peers: %s", err.message);
+            while (!found && mt_session_wait_event(g_own, MT_EVENT_DHT_PEERS, key, 2500, &ev, NULL) == 0) {
+                for (size_t i = 0; i < ev.num_peers; i++)
+                    found |= ev.peers[i].port == wire_port;
+                mt_event_clear(&ev);
+            }
+            ev_settle(a, 200);
+        }
+    }
 
     step("B hosts the pack and the sealed index");
     r = rpc_ok(b, "blob.seed", jf("{\"magnet\":\"magnet:?xt=urn:btih:%s\"}", pack_ih));
