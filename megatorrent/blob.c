@@ -56,20 +56,6 @@ static ssize_t read_full(int fd, uint8_t *buf, size_t cap)
     return (ssize_t)got;
 }
 
-/* Write all of buf, retrying short writes and EINTR. */
-static int write_all(int fd, const uint8_t *p, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
 
 /* The same at a file offset. */
 static int pwrite_all(int fd, const uint8_t *p, size_t len, off_t off)
@@ -87,29 +73,6 @@ static int pwrite_all(int fd, const uint8_t *p, size_t len, off_t off)
     return 0;
 }
 
-/* fsync the directory holding path, so a rename into it is durable. */
-static int sync_parent_dir(const char *path)
-{
-    char dir[PATH_BUF];
-    const char *slash = strrchr(path, '/');
-    size_t n;
-    int fd, rc;
-    if (!slash) {
-        strcpy(dir, ".");
-    } else {
-        n = slash == path ? 1 : (size_t)(slash - path);
-        if (n >= sizeof dir)
-            return -1;
-        memcpy(dir, path, n);
-        dir[n] = '\0';
-    }
-    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    rc = fsync(fd);
-    close(fd);
-    return rc;
-}
 
 /* path + ".mtpart" into out; MT_EINVAL if it does not fit. */
 static int part_path(const char *path, char *out, size_t cap, mt_error *err)
@@ -623,7 +586,7 @@ static int store_blob(int dirfd, const char *dir, const char *id, const uint8_t 
     fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0)
         return mt_error_set(err, MT_EIO, "cannot create %s/%s: %s", dir, tmp, strerror(errno));
-    if (write_all(fd, blob, len) != 0) {
+    if (mt_fd_write_all(fd, blob, len) != 0) {
         e = errno;
         close(fd);
         unlinkat(dirfd, tmp, 0);
@@ -834,7 +797,7 @@ int mt_blob_reassemble(const mt_fileentry *fe, const char *dir, const char *out_
             mt_error_prefix(err, idx);
             goto out;
         }
-        if (write_all(fd, plain, n) != 0) {
+        if (mt_fd_write_all(fd, plain, n) != 0) {
             rc = mt_error_set(err, MT_EIO, "cannot write %s: %s", part, strerror(errno));
             goto out;
         }
@@ -861,7 +824,7 @@ int mt_blob_reassemble(const mt_fileentry *fe, const char *dir, const char *out_
         goto out;
     }
     renamed = 1;
-    if (sync_parent_dir(out_path) != 0)
+    if (mt_sync_parent_dir(out_path) != 0)
         rc = mt_error_set(err, MT_EIO, "cannot sync the directory of %s: %s", out_path, strerror(errno));
 out:
     if (fd >= 0)
@@ -1146,7 +1109,7 @@ int mt_blob_writer_commit(mt_blob_writer *w, mt_error *err)
         return mt_error_set(err, MT_EIO, "cannot rename %s to %s: %s", w->part, w->out, strerror(errno));
     rc = close(w->fd);
     w->fd = -1;
-    if (rc != 0 || sync_parent_dir(w->out) != 0)
+    if (rc != 0 || mt_sync_parent_dir(w->out) != 0)
         return mt_error_set(err, MT_EIO, "cannot sync %s: %s", w->out, strerror(errno));
     return MT_OK;
 }

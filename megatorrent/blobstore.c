@@ -599,20 +599,6 @@ void mt_blobstore_touch(mt_blobstore *s, const char *id)
     (void)utimensat(s->dfd, id, ts, AT_SYMLINK_NOFOLLOW);
 }
 
-/* Write all of buf to fd, retrying short writes and EINTR. */
-static int write_all(int fd, const uint8_t *p, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
 
 /*
  * Write blob to DIR/<id> through a temp file and rename, so a reader never
@@ -636,7 +622,7 @@ static int write_blob(mt_blobstore *s, const char *id, const uint8_t *blob, size
     if (fd < 0)
         return mt_error_set(err, MT_EIO, "cannot create a temp file for blob %s in %s: %s", id, s->dir,
                             strerror(errno));
-    if (write_all(fd, blob, len) != 0 || fsync(fd) != 0) {
+    if (mt_fd_write_all(fd, blob, len) != 0 || fsync(fd) != 0) {
         e = errno;
         close(fd);
         unlinkat(s->dfd, tmp, 0);

@@ -33,6 +33,14 @@ int64_t mt_wall_ms(void);
 int mt_file_write_atomic(const char *path, const void *data, size_t len, unsigned mode,
                          int overwrite, mt_error *err);
 
+/* Write all len bytes to fd, retrying short writes and EINTR. 0, or -1
+ * with errno set. */
+int mt_fd_write_all(int fd, const void *buf, size_t len);
+
+/* fsync the directory holding path, so a rename into it is durable.
+ * 0, or -1 with errno set. */
+int mt_sync_parent_dir(const char *path);
+
 /*
  * Read a whole file into a new malloc'd, NUL-terminated buffer (free()).
  * MT_ETOOBIG if it holds more than max bytes, MT_ENOTFOUND if it does not

@@ -44,8 +44,7 @@ int64_t mt_wall_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* fsync the directory holding path, so a rename into it is durable. */
-static int sync_parent_dir(const char *path)
+int mt_sync_parent_dir(const char *path)
 {
     char dir[4096];
     const char *slash = strrchr(path, '/');
@@ -68,8 +67,7 @@ static int sync_parent_dir(const char *path)
     return rc;
 }
 
-/* Write all of buf to fd, retrying short writes and EINTR. */
-static int write_all(int fd, const void *buf, size_t len)
+int mt_fd_write_all(int fd, const void *buf, size_t len)
 {
     const char *p = buf;
     while (len > 0) {
@@ -99,7 +97,7 @@ int mt_file_write_atomic(const char *path, const void *data, size_t len, unsigne
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, (mode_t)mode);
     if (fd < 0)
         return mt_error_set(err, MT_EIO, "cannot create %s: %s", tmp, strerror(errno));
-    if (write_all(fd, data, len) != 0) {
+    if (mt_fd_write_all(fd, data, len) != 0) {
         int e = errno;
         close(fd);
         unlink(tmp);
@@ -124,7 +122,7 @@ int mt_file_write_atomic(const char *path, const void *data, size_t len, unsigne
         unlink(tmp);
         return mt_error_set(err, MT_EIO, "cannot rename %s to %s: %s", tmp, path, strerror(e));
     }
-    if (sync_parent_dir(path) != 0)
+    if (mt_sync_parent_dir(path) != 0)
         return mt_error_set(err, MT_EIO, "cannot sync the directory of %s: %s", path, strerror(errno));
     return MT_OK;
 }
