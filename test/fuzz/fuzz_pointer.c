@@ -172,7 +172,10 @@ static void check_bdoc(const uint8_t *data, size_t size)
         FUZZ_CHECK(out_len == size && memcmp(out, data, size) == 0, "rebuilt bytes differ from canonical input");
     } else if (walked && rc == 0) {
         fuzz_err_init(&err);
-        FUZZ_CHECK(mt_bencode_check(out, out_len, &err) == 0, "rebuilt bytes not canonical: %s", err.message);
+        /* The same depth asymmetry as below: a rebuilt tree one level deeper
+         * than mt_bencode_check reads is refused for depth, nothing else. */
+        FUZZ_CHECK(mt_bencode_check(out, out_len, &err) == 0 || strstr(err.message, "depth"),
+                   "rebuilt bytes not canonical: %s", err.message);
         /* mt_bencode_check stops one level short of our default depth:
          * only that may make canonical-looking bytes "not canonical". */
         FUZZ_CHECK(out_len != size || memcmp(out, data, size) != 0 || strstr(cerr.message, "depth"),
