@@ -29,7 +29,7 @@ die() {
 command -v "$CC" >/dev/null 2>&1 && command -v "$CXX" >/dev/null 2>&1 ||
     die "$CC/$CXX not found. libFuzzer needs clang: apt-get install clang libclang-rt-14-dev"
 command -v pkg-config >/dev/null 2>&1 || die "pkg-config not found: apt-get install pkg-config"
-PKGS="libtorrent-rasterbar libsodium libcjson sqlite3 libcurl"
+PKGS="libtorrent-rasterbar libsodium libcjson sqlite3 libcurl libcrypto"
 pkg-config --exists $PKGS || die "pkg-config cannot find all of: $PKGS"
 PKG_CFLAGS=$(pkg-config --cflags $PKGS)
 PKG_LIBS=$(pkg-config --libs $PKGS)
