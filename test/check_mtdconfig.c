@@ -384,6 +384,8 @@ static void t_range(const char *key, long lo, long hi)
             : !strcmp(key, "republish_interval") ? &cfg.republish_interval
             : !strcmp(key, "republish_budget")   ? &cfg.republish_budget
             : !strcmp(key, "max_manifest")       ? &cfg.max_manifest
+            : !strcmp(key, "blob_cache_mb")      ? &cfg.blob_cache_mb
+            : !strcmp(key, "wire_announce_rate") ? &cfg.wire_announce_rate
                                                  : &cfg.resolve_timeout;
     snprintf(text, sizeof text, "%s = %ld\n", key, lo);
     t_load_ok(&cfg, text);
