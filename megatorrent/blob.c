@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -598,6 +599,8 @@ static int store_blob(int dirfd, const char *dir, const char *id, const uint8_t 
         unlinkat(dirfd, tmp, 0);
         return mt_error_set(err, MT_EIO, "cannot write %s/%s: %s", dir, tmp, strerror(e));
     }
+    /* Start writeback now, so the final syncfs finds little left to do. */
+    sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
     if (close(fd) != 0) {
         e = errno;
         unlinkat(dirfd, tmp, 0);
@@ -609,6 +612,89 @@ static int store_blob(int dirfd, const char *dir, const char *id, const uint8_t 
         return mt_error_set(err, MT_EIO, "cannot rename %s/%s to %s: %s", dir, tmp, id, strerror(e));
     }
     return MT_OK;
+}
+
+/*
+ * Ingest overlaps sealing (on the caller's thread) with writing (on a
+ * writer thread): two blob buffers change hands, so memory stays at three
+ * 1 MiB buffers and the file system work hides behind the crypto.
+ */
+typedef struct blob_writer_thread {
+    pthread_t       t;
+    pthread_mutex_t mu;
+    pthread_cond_t  cv;
+    uint8_t        *buf[2];
+    size_t          len[2];
+    char            id[2][MT_BLOB_ID_HEX];
+    int             full[2];
+    int             stop;
+    int             rc;       /* first write error; later blobs are dropped */
+    mt_error        err;
+    int             dirfd;
+    const char     *dir;
+} blob_writer_thread;
+
+static void *writer_main(void *arg)
+{
+    blob_writer_thread *w = arg;
+    for (unsigned k = 0;; k ^= 1) {
+        pthread_mutex_lock(&w->mu);
+        while (!w->full[k] && !w->stop)
+            pthread_cond_wait(&w->cv, &w->mu);
+        if (!w->full[k]) { /* stopped and nothing left */
+            pthread_mutex_unlock(&w->mu);
+            return NULL;
+        }
+        int failed = w->rc != 0;
+        pthread_mutex_unlock(&w->mu);
+        mt_error e;
+        int rc = failed ? MT_OK : store_blob(w->dirfd, w->dir, w->id[k], w->buf[k], w->len[k], &e);
+        pthread_mutex_lock(&w->mu);
+        if (rc && !w->rc) {
+            w->rc = rc;
+            w->err = e;
+        }
+        w->full[k] = 0;
+        pthread_cond_broadcast(&w->cv);
+        pthread_mutex_unlock(&w->mu);
+    }
+}
+
+/* Wait for buffer k to be free; its write error so far, if any. */
+static int writer_take(blob_writer_thread *w, unsigned k, mt_error *err)
+{
+    int rc;
+    pthread_mutex_lock(&w->mu);
+    while (w->full[k])
+        pthread_cond_wait(&w->cv, &w->mu);
+    rc = w->rc;
+    if (rc && err)
+        *err = w->err;
+    pthread_mutex_unlock(&w->mu);
+    return rc;
+}
+
+static void writer_give(blob_writer_thread *w, unsigned k, size_t len, const char *id)
+{
+    pthread_mutex_lock(&w->mu);
+    w->len[k] = len;
+    memcpy(w->id[k], id, MT_BLOB_ID_HEX);
+    w->full[k] = 1;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* Let the writer drain both buffers and end; its first error, if any. */
+static int writer_finish(blob_writer_thread *w, mt_error *err)
+{
+    pthread_mutex_lock(&w->mu);
+    w->stop = 1;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    pthread_join(w->t, NULL);
+    if (w->rc && err)
+        *err = w->err;
+    return w->rc;
 }
 
 /* The FileEntry name: the caller's, else path's last component; made safe
@@ -644,13 +730,14 @@ int mt_blob_ingest_file(const char *path, const char *dir, const mt_blob_ingest_
 {
     static const mt_blob_ingest_opts defaults;
     char name[MT_NAME_MAX + 1];
-    uint8_t *plain = NULL, *blob = NULL;
+    uint8_t *plain = NULL;
     mt_blob_chunk *chunks = NULL;
     mt_fileentry *fe = NULL;
+    blob_writer_thread w;
     size_t n = 0, cap = 0, blen;
     int64_t done = 0, total;
     struct stat st;
-    int fd = -1, dirfd = -1, rc;
+    int fd = -1, dirfd = -1, rc, started = 0, threaded = 0;
     ssize_t got;
 
     if (!path || !dir || !out)
@@ -664,6 +751,7 @@ int mt_blob_ingest_file(const char *path, const char *dir, const mt_blob_ingest_
     if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
         return mt_error_set(err, errno == ENOENT ? MT_ENOTFOUND : MT_EIO, "cannot open %s: %s", path,
                             strerror(errno));
+    memset(&w, 0, sizeof w);
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         rc = mt_error_set(err, MT_EINVAL, "%s is not a regular file", path);
         goto out;
@@ -672,13 +760,26 @@ int mt_blob_ingest_file(const char *path, const char *dir, const mt_blob_ingest_
         goto out;
     /* The only big allocations, whatever the file size. */
     plain = malloc(MT_BLOB_CHUNK);
-    blob = malloc(MT_BLOB_BYTES);
-    if (!plain || !blob) {
+    w.buf[0] = malloc(MT_BLOB_BYTES);
+    w.buf[1] = malloc(MT_BLOB_BYTES);
+    if (!plain || !w.buf[0] || !w.buf[1]) {
         rc = mt_error_set(err, MT_ENOMEM, "out of memory");
         goto out;
     }
+    w.dirfd = dirfd;
+    w.dir = dir;
+    pthread_mutex_init(&w.mu, NULL);
+    pthread_cond_init(&w.cv, NULL);
+    if (pthread_create(&w.t, NULL, writer_main, &w) != 0) {
+        pthread_mutex_destroy(&w.mu);
+        pthread_cond_destroy(&w.cv);
+        rc = mt_error_set(err, MT_ENOMEM, "cannot start the blob writer thread");
+        goto out;
+    }
+    started = threaded = 1;
     total = st.st_size;
     for (;;) {
+        unsigned k = (unsigned)(n & 1);
         if ((got = read_full(fd, plain, MT_BLOB_CHUNK)) < 0) {
             rc = mt_error_set(err, MT_EIO, "cannot read %s: %s", path, strerror(errno));
             goto out;
@@ -689,9 +790,10 @@ int mt_blob_ingest_file(const char *path, const char *dir, const mt_blob_ingest_
             rc = mt_error_set(err, MT_ENOMEM, "out of memory");
             goto out;
         }
-        if ((rc = mt_blob_seal(plain, (size_t)got, !o->no_pad, blob, &blen, &chunks[n], err)) ||
-            (rc = store_blob(dirfd, dir, chunks[n].blob_id, blob, blen, err)))
+        if ((rc = writer_take(&w, k, err)) ||
+            (rc = mt_blob_seal(plain, (size_t)got, !o->no_pad, w.buf[k], &blen, &chunks[n], err)))
             goto out;
+        writer_give(&w, k, blen, chunks[n].blob_id);
         n++;
         done += got;
         if (done > total)
@@ -703,6 +805,9 @@ int mt_blob_ingest_file(const char *path, const char *dir, const mt_blob_ingest_
         if ((size_t)got < MT_BLOB_CHUNK)
             break; /* read_full stops short only at end of file */
     }
+    started = 0;
+    if ((rc = writer_finish(&w, err)))
+        goto out;
     /* One flush for every blob written, instead of one fsync per blob. */
     if (syncfs(dirfd) != 0) {
         rc = mt_error_set(err, MT_EIO, "cannot sync %s: %s", dir, strerror(errno));
@@ -720,6 +825,12 @@ int mt_blob_ingest_file(const char *path, const char *dir, const mt_blob_ingest_
         chunks = NULL, cap = 0;
     *out = fe;
 out:
+    if (started)
+        writer_finish(&w, NULL); /* blobs already sealed still land: valid, content-addressed */
+    if (threaded) {
+        pthread_mutex_destroy(&w.mu);
+        pthread_cond_destroy(&w.cv);
+    }
     if (chunks) {
         sodium_memzero(chunks, cap * sizeof *chunks);
         free(chunks);
@@ -728,7 +839,8 @@ out:
         sodium_memzero(plain, MT_BLOB_CHUNK);
         free(plain);
     }
-    free(blob); /* ciphertext only */
+    free(w.buf[0]); /* ciphertext only */
+    free(w.buf[1]);
     if (dirfd >= 0)
         close(dirfd);
     close(fd);
@@ -807,6 +919,8 @@ int mt_blob_reassemble(const mt_fileentry *fe, const char *dir, const char *out_
             rc = mt_error_set(err, MT_EIO, "cannot write %s: %s", part, strerror(errno));
             goto out;
         }
+        /* Start writeback of what is written, so the final fsync is short. */
+        sync_file_range(fd, done, (off_t)n, SYNC_FILE_RANGE_WRITE);
         done += (int64_t)n;
         if (progress && progress(ud, done, fe->size) != 0) {
             rc = mt_error_set(err, MT_ESTATE, "reassembly of %s cancelled by the progress callback", out_path);
@@ -1053,6 +1167,7 @@ int mt_blob_writer_put_mem(mt_blob_writer *w, size_t index, const uint8_t *blob,
     }
     if (pwrite_all(w->fd, w->plain, n, (off_t)w->offsets[index]) != 0)
         return mt_error_set(err, MT_EIO, "cannot write %s: %s", w->part, strerror(errno));
+    sync_file_range(w->fd, (off_t)w->offsets[index], (off_t)n, SYNC_FILE_RANGE_WRITE); /* short final fsync */
     bit_set(w->bitmap, index);
     w->n_done++;
     w->bytes_done += (int64_t)n;
