@@ -385,6 +385,12 @@ int mt_torrent_file_info(mt_session *s, const uint8_t id[20], int index,
 int mt_torrent_set_file_priority(mt_session *s, const uint8_t id[20],
                                  int index, int priority, mt_error *err);
 
+/* Every file at once, in one round trip to the engine (mt_torrent_file_info
+ * makes three per file): up to cap entries into fi, *count gets the total.
+ * MT_ESTATE before metadata. */
+int mt_torrent_files(mt_session *s, const uint8_t id[20], mt_file_info *fi, size_t cap, size_t *count,
+                     mt_error *err);
+
 int mt_torrent_add_web_seed(mt_session *s, const uint8_t id[20],
                             const char *url, mt_error *err);
 /* Connect to a peer at "ip:port" or "[ipv6]:port". */

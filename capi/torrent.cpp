@@ -396,6 +396,40 @@ int mt_torrent_file_info(mt_session* s, const uint8_t id[20], int index, mt_file
     }
 }
 
+int mt_torrent_files(mt_session* s, const uint8_t id[20], mt_file_info* fi, size_t cap, size_t* count,
+                     mt_error* err)
+{
+    mt_error_clear(err);
+    if (!count || (cap && !fi))
+        return mt_error_set(err, MT_EINVAL, "outputs are required");
+    try {
+        lt::torrent_handle h;
+        std::shared_ptr<lt::torrent_info const> ti;
+        int rc = files_of(s, id, h, ti, err);
+        if (rc)
+            return rc;
+        lt::file_storage const& fs = ti->files();
+        std::vector<std::int64_t> prog = h.file_progress(lt::torrent_handle::piece_granularity);
+        std::vector<lt::download_priority_t> prio = h.get_file_priorities();
+        *count = static_cast<size_t>(fs.num_files());
+        for (size_t i = 0; i < cap && i < *count; ++i) {
+            lt::file_index_t fidx(static_cast<int>(i));
+            memset(&fi[i], 0, sizeof fi[i]);
+            copy_str(fi[i].path, sizeof fi[i].path, fs.file_path(fidx));
+            fi[i].size = fs.file_size(fidx);
+            fi[i].offset = fs.file_offset(fidx);
+            fi[i].pad = fs.pad_file_at(fidx) ? 1 : 0;
+            fi[i].priority = i < prio.size() ? static_cast<int>(static_cast<std::uint8_t>(prio[i])) : 4;
+            fi[i].downloaded = i < prog.size() ? prog[i] : 0;
+        }
+        return MT_OK;
+    } catch (std::bad_alloc const&) {
+        return mt_error_set(err, MT_ENOMEM, "out of memory reading files");
+    } catch (std::exception const& e) {
+        return set_from_exception(err, MT_EENGINE, e.what(), "reading files");
+    }
+}
+
 int mt_torrent_set_file_priority(mt_session* s, const uint8_t id[20], int index, int priority, mt_error* err)
 {
     mt_error_clear(err);

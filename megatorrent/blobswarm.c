@@ -297,7 +297,21 @@ typedef struct fblob {
     int     wire_state;    /* 0 idle, 1 DHT lookup, 2 queued/working */
     char  (*peers)[64];    /* hosts found for it */
     size_t  n_peers;
+    int     checking;      /* with the verify worker */
+    int     source;        /* what brought the file being checked: SRC_* */
+    size_t  n_chunks;      /* chunks of the file it holds */
+    int64_t bytes;         /* their data bytes */
 } fblob;
+
+enum { SRC_SWARM = 1, SRC_WIRE = 2 };
+
+/* A blob for the verify worker, and its verdict. */
+typedef struct vjob {
+    size_t blob;
+    int    rc;
+    mt_error err;
+    struct vjob *next;
+} vjob;
 
 /* A job for / result from the mt-wire worker. */
 typedef struct wjob {
@@ -323,6 +337,8 @@ struct mt_blobfetch {
     fblob   *blobs;
     size_t   n_blobs;
     size_t  *chunk_blob;   /* chunk index -> blobs index */
+    size_t  *sorted;       /* blobs indexes ordered by id */
+    size_t   n_sorted;
 
     int      has_pack, pack_meta;
     uint8_t  pack_id[20];
@@ -342,6 +358,12 @@ struct mt_blobfetch {
     uint8_t  *xs_torrent;
     size_t    xs_len;
     wjob     *todo, *done;
+    /* Verify worker: checks and decrypts blob files into the writer, which
+     * only it touches once started (the loop keeps the network moving). */
+    pthread_t verify_thread;
+    int       verify_started;
+    vjob     *vtodo, *vtodo_tail, *vdone;
+    int       vbusy;        /* jobs queued or running */
 };
 
 static void fail(mt_blobfetch *f, const mt_error *e)
@@ -363,6 +385,11 @@ static void maybe_finish(mt_blobfetch *f)
     mt_error e;
     if (f->state != MT_BLOBFETCH_RUNNING || f->prog.chunks_done < f->prog.chunks_total)
         return;
+    pthread_mutex_lock(&f->mu);
+    int busy = f->vbusy;
+    pthread_mutex_unlock(&f->mu);
+    if (busy)
+        return; /* the writer is the worker's until it is idle */
     if (mt_blob_writer_commit(f->w, &e) != 0) {
         fail(f, &e);
         return;
@@ -373,91 +400,230 @@ static void maybe_finish(mt_blobfetch *f)
 /*
  * Write every chunk of blob b from its file in blob_dir. 0: written (or
  * nothing to write), MT_ENOTFOUND: no file, MT_ECRYPTO: the bytes do not
- * hash to the id (still downloading, lagging, or corrupted).
+ * hash to the id (still downloading, lagging, or corrupted). Touches only
+ * the writer and immutable fields: runs on the verify worker.
  */
-static int put_blob(mt_blobfetch *f, size_t b, mt_error *e)
+static int write_blob(mt_blobfetch *f, size_t b, mt_error *e)
 {
     char path[4096];
     int rc = MT_OK;
-    if (f->blobs[b].have)
-        return MT_OK;
     fetch_path(f, f->blobs[b].id, path, sizeof path);
     for (size_t i = 0; i < f->fe->n_chunks && rc == MT_OK; ++i) {
         if (f->chunk_blob[i] != b || mt_blob_writer_has(f->w, i))
             continue;
         rc = mt_blob_writer_put(f->w, i, path, e);
     }
-    if (rc == MT_OK) {
-        f->blobs[b].have = 1;
-        f->blobs[b].retry_until = 0;
-        f->prog.chunks_done = mt_blob_writer_done(f->w, &f->prog.bytes_done);
-        f->last_progress = mt_now_ms();
-    }
     return rc;
 }
 
-/* Wanted-ness of the pack's file for blob b follows whether we still need it. */
-static void set_priority(mt_blobfetch *f, size_t b)
+/* Blob b is written: count it (loop thread). */
+static void mark_have(mt_blobfetch *f, size_t b)
 {
-    if (f->has_pack && f->pack_meta && f->blobs[b].file_index >= 0)
-        mt_torrent_set_file_priority(f->s, f->pack_id, f->blobs[b].file_index, f->blobs[b].have ? 0 : 4, NULL);
-}
-
-/* The pack says blob b's file is complete: write it, or schedule a re-read. */
-static void on_pack_blob(mt_blobfetch *f, size_t b)
-{
-    mt_error e;
-    int rc;
     if (f->blobs[b].have)
         return;
-    rc = put_blob(f, b, &e);
-    if (rc == MT_OK) {
-        f->prog.from_swarm++;
-        return;
+    f->blobs[b].have = 1;
+    f->blobs[b].retry_until = 0;
+    f->prog.chunks_done += f->blobs[b].n_chunks;
+    f->prog.bytes_done += f->blobs[b].bytes;
+    f->last_progress = mt_now_ms();
+}
+
+/* Before the worker starts (resume from disk): check b here. */
+static int put_blob(mt_blobfetch *f, size_t b, mt_error *e)
+{
+    int rc;
+    if (f->blobs[b].have)
+        return MT_OK;
+    rc = write_blob(f, b, e);
+    if (rc == MT_OK)
+        mark_have(f, b);
+    return rc;
+}
+
+static void *verify_main(void *arg)
+{
+    mt_blobfetch *f = arg;
+    pthread_mutex_lock(&f->mu);
+    for (;;) {
+        while (!f->vtodo && !f->stop)
+            pthread_cond_wait(&f->cv, &f->mu);
+        if (!f->vtodo)
+            break; /* stopping, nothing queued */
+        vjob *j = f->vtodo;
+        f->vtodo = j->next;
+        if (!f->vtodo)
+            f->vtodo_tail = NULL;
+        pthread_mutex_unlock(&f->mu);
+        j->rc = f->stop ? MT_ESTATE : write_blob(f, j->blob, &j->err);
+        pthread_mutex_lock(&f->mu);
+        j->next = f->vdone;
+        f->vdone = j;
+        f->vbusy--;
     }
-    if (rc == MT_ECRYPTO || rc == MT_ENOTFOUND) {
-        int64_t now = mt_now_ms();
-        if (!f->blobs[b].retry_until)
-            f->blobs[b].retry_until = now + FLUSH_WAIT_MS;
-        f->blobs[b].retry_at = now + FLUSH_RETRY_MS;
+    pthread_mutex_unlock(&f->mu);
+    return NULL;
+}
+
+/* Hand blob b (brought by source) to the verify worker. */
+static void verify_queue(mt_blobfetch *f, size_t b, int source)
+{
+    fblob *fb = &f->blobs[b];
+    vjob *j;
+    if (fb->have || fb->checking || !(j = calloc(1, sizeof *j)))
         return;
+    j->blob = b;
+    fb->checking = 1;
+    fb->source = source;
+    pthread_mutex_lock(&f->mu);
+    if (!f->verify_started && pthread_create(&f->verify_thread, NULL, verify_main, f) == 0)
+        f->verify_started = 1;
+    if (f->vtodo_tail)
+        f->vtodo_tail->next = j;
+    else
+        f->vtodo = j;
+    f->vtodo_tail = j;
+    f->vbusy++;
+    pthread_cond_broadcast(&f->cv);
+    pthread_mutex_unlock(&f->mu);
+}
+
+static void set_priority(mt_blobfetch *f, size_t b);
+
+/* Verdicts of the verify worker (loop thread). */
+static void verify_collect(mt_blobfetch *f)
+{
+    vjob *list;
+    pthread_mutex_lock(&f->mu);
+    list = f->vdone;
+    f->vdone = NULL;
+    pthread_mutex_unlock(&f->mu);
+    while (list) {
+        vjob *j = list;
+        fblob *fb = &f->blobs[j->blob];
+        list = j->next;
+        fb->checking = 0;
+        if (j->rc == MT_OK) {
+            mark_have(f, j->blob);
+            if (fb->source == SRC_WIRE) {
+                f->prog.from_wire++;
+                set_priority(f, j->blob);
+            } else {
+                f->prog.from_swarm++;
+            }
+        } else if ((j->rc == MT_ECRYPTO || j->rc == MT_ENOTFOUND) && fb->source == SRC_SWARM) {
+            /* A pack file read back wrong: lagging behind libtorrent's
+             * write, or corrupted; tick re-reads it for a while. */
+            int64_t now = mt_now_ms();
+            if (!fb->retry_until) {
+                fb->retry_until = now + FLUSH_WAIT_MS;
+                fb->retry_at = now + FLUSH_RETRY_MS;
+            } else if (now >= fb->retry_until) {
+                /* libtorrent passed the pieces yet the blob is wrong: drop
+                 * the file and let a recheck fetch it again. */
+                char path[4096];
+                fetch_path(f, fb->id, path, sizeof path);
+                unlink(path);
+                fb->retry_until = 0;
+                f->prog.corrupt++;
+                if (f->has_pack)
+                    mt_torrent_force_recheck(f->s, f->pack_id, NULL);
+            } else {
+                fb->retry_at = now + FLUSH_RETRY_MS;
+            }
+        } else if (j->rc == MT_ECRYPTO) {
+            char path[4096];
+            fetch_path(f, fb->id, path, sizeof path);
+            unlink(path);
+            f->prog.corrupt++;
+        } else if (j->rc != MT_ESTATE) {
+            fail(f, &j->err);
+        }
+        free(j);
     }
-    fail(f, &e);
+}
+
+/* A blob that came another way need not come through the pack too. */
+static void set_priority(mt_blobfetch *f, size_t b)
+{
+    if (f->has_pack && f->pack_meta && f->blobs[b].file_index >= 0 && f->blobs[b].have)
+        mt_torrent_set_file_priority(f->s, f->pack_id, f->blobs[b].file_index, 0, NULL);
+}
+
+/* The pack says blob b's file is complete: have it checked. */
+static void on_pack_blob(mt_blobfetch *f, size_t b)
+{
+    verify_queue(f, b, SRC_SWARM);
+}
+
+/* Every file of the pack in one call (malloc'd; NULL before metadata). */
+static mt_file_info *pack_files(mt_blobfetch *f, size_t *n)
+{
+    size_t count = 0;
+    mt_file_info *fi;
+    if (mt_torrent_files(f->s, f->pack_id, NULL, 0, &count, NULL) != 0 || count == 0)
+        return NULL;
+    if (!(fi = malloc(count * sizeof *fi)))
+        return NULL;
+    if (mt_torrent_files(f->s, f->pack_id, fi, count, n, NULL) != 0) {
+        free(fi);
+        return NULL;
+    }
+    if (*n > count)
+        *n = count;
+    return fi;
+}
+
+/* Blob index of a blob id, or -1 (a binary search over sorted ids). */
+static long blob_index(const mt_blobfetch *f, const char *id)
+{
+    size_t lo = 0, hi = f->n_sorted;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strcmp(f->blobs[f->sorted[mid]].id, id);
+        if (c == 0)
+            return (long)f->sorted[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return -1;
 }
 
 /* Metadata is known: map pack files to our blobs and want only the missing. */
 static void on_pack_metadata(mt_blobfetch *f)
 {
-    int count = 0;
-    mt_file_info fi;
+    size_t n = 0;
     char id[MT_BLOB_ID_HEX];
-    if (f->pack_meta || mt_torrent_file_count(f->s, f->pack_id, &count, NULL) != 0)
+    mt_file_info *fi;
+    if (f->pack_meta || !(fi = pack_files(f, &n)))
         return;
     f->pack_meta = 1;
-    for (int i = 0; i < count; ++i) {
-        if (mt_torrent_file_info(f->s, f->pack_id, i, &fi, NULL) != 0 || mt_pack_file_blob_id(fi.path, id) != 0)
-            continue;
-        for (size_t b = 0; b < f->n_blobs; ++b)
-            if (strcmp(f->blobs[b].id, id) == 0) {
-                f->blobs[b].file_index = i;
-                set_priority(f, b);
-            }
+    for (size_t i = 0; i < n; ++i) {
+        long b = mt_pack_file_blob_id(fi[i].path, id) == 0 ? blob_index(f, id) : -1;
+        if (b >= 0)
+            f->blobs[b].file_index = (int)i;
+        /* Files start wanted (priority 4): drop what this file does not
+         * need or already has. */
+        if ((b < 0 || f->blobs[b].have) && fi[i].priority != 0)
+            mt_torrent_set_file_priority(f->s, f->pack_id, (int)i, 0, NULL);
     }
+    free(fi);
 }
 
 /* After a check or finish, files complete before we listened show up here. */
 static void scan_pack(mt_blobfetch *f)
 {
-    mt_file_info fi;
-    if (!f->pack_meta)
+    size_t n = 0;
+    mt_file_info *fi;
+    if (!f->pack_meta || !(fi = pack_files(f, &n)))
         return;
     for (size_t b = 0; b < f->n_blobs; ++b) {
-        if (f->blobs[b].have || f->blobs[b].file_index < 0)
-            continue;
-        if (mt_torrent_file_info(f->s, f->pack_id, f->blobs[b].file_index, &fi, NULL) == 0 &&
-            fi.downloaded == fi.size)
+        int k = f->blobs[b].file_index;
+        if (!f->blobs[b].have && k >= 0 && (size_t)k < n && fi[k].downloaded == fi[k].size)
             on_pack_blob(f, b);
     }
+    free(fi);
 }
 
 /* --- worker threads --- */
@@ -562,7 +728,7 @@ static void wire_queue(mt_blobfetch *f, size_t b)
         f->wire_started = 1;
     j->next = f->todo;
     f->todo = j;
-    pthread_cond_signal(&f->cv);
+    pthread_cond_broadcast(&f->cv); /* two workers share cv */
     pthread_mutex_unlock(&f->mu);
 }
 
@@ -636,24 +802,14 @@ static void wire_collect(mt_blobfetch *f)
     while (list) {
         wjob *j = list;
         fblob *fb = &f->blobs[j->blob];
-        mt_error e;
         list = j->next;
         fb->wire_state = 0;
         f->prog.corrupt += (size_t)j->bad;
         free(fb->peers);
         fb->peers = NULL;
         fb->n_peers = 0;
-        if (j->rc == MT_OK) {
-            int rc = put_blob(f, j->blob, &e);
-            if (rc == MT_OK) {
-                f->prog.from_wire++;
-                set_priority(f, j->blob);
-            } else if (rc == MT_ECRYPTO) {
-                f->prog.corrupt++;
-            } else {
-                fail(f, &e);
-            }
-        }
+        if (j->rc == MT_OK)
+            verify_queue(f, j->blob, SRC_WIRE); /* checked again as it is written */
         free(j->peers);
         free(j);
     }
@@ -714,25 +870,41 @@ static int fe_copy(const mt_fileentry *fe, mt_fileentry **out, mt_error *err)
 }
 
 /* Distinct blobs of the entry and the chunk -> blob map. */
+static int cmp_chunk_id(const void *a, const void *b, void *ud)
+{
+    const mt_fileentry *fe = ud;
+    return strcmp(fe->chunks[*(const size_t *)a].blob_id, fe->chunks[*(const size_t *)b].blob_id);
+}
+
+/* Distinct blobs of the entry, the chunk -> blob map and the blobs sorted
+ * by id (for mapping pack files): O(n log n) for entries of any size. */
 static int index_blobs(mt_blobfetch *f, mt_error *err)
 {
-    size_t n = f->fe->n_chunks;
+    size_t n = f->fe->n_chunks, *order;
     f->chunk_blob = calloc(n ? n : 1, sizeof *f->chunk_blob);
     f->blobs = calloc(n ? n : 1, sizeof *f->blobs);
-    if (!f->chunk_blob || !f->blobs)
+    f->sorted = calloc(n ? n : 1, sizeof *f->sorted);
+    order = calloc(n ? n : 1, sizeof *order);
+    if (!f->chunk_blob || !f->blobs || !f->sorted || !order) {
+        free(order);
         return mt_error_set(err, MT_ENOMEM, "out of memory");
-    for (size_t i = 0; i < n; ++i) {
-        size_t b;
-        for (b = 0; b < f->n_blobs; ++b)
-            if (strcmp(f->blobs[b].id, f->fe->chunks[i].blob_id) == 0)
-                break;
-        if (b == f->n_blobs) {
-            memcpy(f->blobs[b].id, f->fe->chunks[i].blob_id, MT_BLOB_ID_HEX);
-            f->blobs[b].file_index = -1;
-            f->n_blobs++;
-        }
-        f->chunk_blob[i] = b;
     }
+    for (size_t i = 0; i < n; ++i)
+        order[i] = i;
+    qsort_r(order, n, sizeof *order, cmp_chunk_id, f->fe);
+    for (size_t k = 0; k < n; ++k) {
+        const mt_blob_chunk *c = &f->fe->chunks[order[k]];
+        if (k == 0 || strcmp(c->blob_id, f->blobs[f->n_blobs - 1].id) != 0) {
+            fblob *fb = &f->blobs[f->n_blobs];
+            memcpy(fb->id, c->blob_id, MT_BLOB_ID_HEX);
+            fb->file_index = -1;
+            f->sorted[f->n_sorted++] = f->n_blobs++;
+        }
+        f->chunk_blob[order[k]] = f->n_blobs - 1;
+        f->blobs[f->n_blobs - 1].n_chunks++;
+        f->blobs[f->n_blobs - 1].bytes += mt_blob_chunk_data_size(c);
+    }
+    free(order);
     return MT_OK;
 }
 
@@ -895,26 +1067,11 @@ void mt_blobfetch_tick(mt_blobfetch *f)
     /* Pack files that completed but read back wrong: lagging or corrupted. */
     for (size_t b = 0; b < f->n_blobs; ++b) {
         fblob *fb = &f->blobs[b];
-        if (fb->have || !fb->retry_until || now < fb->retry_at)
-            continue;
-        int rc = put_blob(f, b, &e);
-        if (rc == MT_OK) {
-            f->prog.from_swarm++;
-        } else if (now >= fb->retry_until) {
-            /* libtorrent passed the pieces yet the blob is wrong: drop the
-             * file and let a recheck fetch it again. */
-            char path[4096];
-            fetch_path(f, fb->id, path, sizeof path);
-            unlink(path);
-            fb->retry_until = 0;
-            f->prog.corrupt++;
-            if (f->has_pack)
-                mt_torrent_force_recheck(f->s, f->pack_id, NULL);
-        } else {
-            fb->retry_at = now + FLUSH_RETRY_MS;
-        }
+        if (!fb->have && !fb->checking && fb->retry_until && now >= fb->retry_at)
+            verify_queue(f, b, SRC_SWARM);
     }
     wire_collect(f);
+    verify_collect(f);
     maybe_finish(f);
     if (f->state != MT_BLOBFETCH_RUNNING)
         return;
@@ -935,6 +1092,11 @@ int mt_blobfetch_timeout(const mt_blobfetch *f)
     /* Worker threads report by polling: cheap, and only while they run. */
     if ((f->xs_started && !f->xs_used) || f->wire_started)
         t = 100;
+    pthread_mutex_lock((pthread_mutex_t *)&f->mu);
+    int vbusy = f->vbusy || f->vdone;
+    pthread_mutex_unlock((pthread_mutex_t *)&f->mu);
+    if (vbusy)
+        t = 5; /* verdicts move the output and progress along */
     for (size_t b = 0; b < f->n_blobs; ++b)
         if (!f->blobs[b].have && f->blobs[b].retry_until) {
             int64_t d = f->blobs[b].retry_at - now;
@@ -981,6 +1143,18 @@ void mt_blobfetch_free(mt_blobfetch *f, int discard)
     pthread_mutex_unlock(&f->mu);
     if (f->wire_started)
         pthread_join(f->wire_thread, NULL);
+    if (f->verify_started)
+        pthread_join(f->verify_thread, NULL); /* at most the blob in hand */
+    for (vjob *l = f->vtodo; l;) {
+        vjob *n = l->next;
+        free(l);
+        l = n;
+    }
+    for (vjob *l = f->vdone; l;) {
+        vjob *n = l->next;
+        free(l);
+        l = n;
+    }
     if (f->xs_started)
         pthread_join(f->xs_thread, NULL); /* bounded by XS_TIMEOUT_MS */
     for (wjob *l = f->todo; l;) {
@@ -1010,6 +1184,7 @@ void mt_blobfetch_free(mt_blobfetch *f, int discard)
         free(f->blobs[b].peers);
     free(f->blobs);
     free(f->chunk_blob);
+    free(f->sorted);
     if (f->wire_peers)
         for (size_t i = 0; i < f->o.n_wire_peers; ++i)
             free(f->wire_peers[i]);
