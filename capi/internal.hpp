@@ -40,6 +40,11 @@ struct mt_session {
     std::map<lt::sha1_hash, mtcapi::peer_lookup> lookups;
     std::set<lt::sha1_hash> flat;        // magnets added MT_ADD_FLAT, awaiting metadata
 
+    // Events made off the loop thread (plugins on the network thread, their
+    // workers): queued under ext_mu, moved into queue by pump().
+    std::mutex ext_mu;
+    std::deque<mt_event> ext_queue;
+
     // Shared with libtorrent's network thread (put callbacks): guarded by mu.
     std::mutex mu;
     std::map<lt::sha1_hash, mtcapi::stale_note> stale;
@@ -53,6 +58,14 @@ struct mt_session {
 };
 
 namespace mtcapi {
+
+// Queue an event from any thread and wake the loop; the event's data and
+// peers (malloc'd) pass to the session. Returns false if it was dropped
+// (queue over its cap: a flood must not grow memory without bound).
+bool post_event(mt_session* s, mt_event const& ev);
+
+// The libtorrent session inside (for plugins adding extensions).
+inline lt::session& engine(mt_session* s) { return s->ses; }
 
 // Fill err from a caught exception; returns code.
 int set_from_exception(mt_error* err, int code, char const* what, char const* doing);

@@ -141,9 +141,14 @@ typedef enum mt_event_type {
     MT_EVENT_ERROR,            /* other engine errors: message */
     MT_EVENT_FILE_COMPLETED,   /* target = torrent id, file_index: that file's
                                   pieces are all on disk and hash-checked */
-    MT_EVENT_HASH_FAILED       /* target = torrent id, piece: a downloaded piece
+    MT_EVENT_HASH_FAILED,      /* target = torrent id, piece: a downloaded piece
                                   failed its hash check (a peer or web seed sent
                                   bad data); libtorrent fetches it again */
+    MT_EVENT_PUSH              /* a peer pushed a signed BEP-44 item (plugin
+                                  lt_megatorrent, signature already verified):
+                                  target = torrent id of the swarm it came in,
+                                  pubkey, salt, seq, data (bencoded v), signature,
+                                  endpoint = the peer "ip:port" */
 } mt_event_type;
 
 typedef struct mt_endpoint {

@@ -299,6 +299,8 @@ void convert_torrent(mt_session* s, mt_event_type t, lt::torrent_alert const* a,
 
 // A magnet added with MT_ADD_FLAT gets its files renamed to their last path
 // component once their names are known, before pieces are written.
+constexpr std::size_t kExtQueueMax = 10000;  // events posted by plugins, not yet pumped
+
 void flatten_on_metadata(mt_session* s, lt::torrent_handle const& h)
 {
     if (!h.is_valid())
@@ -467,6 +469,13 @@ void pump(mt_session* s)
     s->ses.pop_alerts(&alerts);
     for (lt::alert const* a : alerts)
         convert(s, a);
+    {
+        std::lock_guard<std::mutex> lock(s->ext_mu);
+        while (!s->ext_queue.empty()) {
+            s->queue.push_back(s->ext_queue.front());
+            s->ext_queue.pop_front();
+        }
+    }
     run_timers(s);
 }
 
@@ -597,6 +606,21 @@ bool valid_http_url(char const* url)
     for (char const* p = url; *p; ++p)
         if (static_cast<unsigned char>(*p) <= 0x20 || *p == 0x7f)
             return false;
+    return true;
+}
+
+bool post_event(mt_session* s, mt_event const& ev)
+{
+    {
+        std::lock_guard<std::mutex> lock(s->ext_mu);
+        if (s->ext_queue.size() >= kExtQueueMax) {
+            mt_event drop = ev;
+            mt_event_clear(&drop);
+            return false;
+        }
+        s->ext_queue.push_back(ev);
+    }
+    wake(s->pipe_w);
     return true;
 }
 
@@ -757,6 +781,14 @@ void mt_session_free(mt_session* s)
     }
     int r = s->pipe_r, w = s->pipe_w;
     for (auto& ev : s->queue)
+        mt_event_clear(&ev);
+    try {
+        // Stop the engine (and its plugins, which may post events) first,
+        // then free what they posted.
+        lt::session_proxy proxy = s->ses.abort();
+    } catch (...) {
+    }
+    for (auto& ev : s->ext_queue)
         mt_event_clear(&ev);
     try {
         delete s;  // blocks until libtorrent's threads have stopped
@@ -961,6 +993,7 @@ const char* mt_event_type_name(mt_event_type type)
     case MT_EVENT_ERROR: return "error";
     case MT_EVENT_FILE_COMPLETED: return "file_completed";
     case MT_EVENT_HASH_FAILED: return "hash_failed";
+    case MT_EVENT_PUSH: return "push";
     }
     return "unknown";
 }
