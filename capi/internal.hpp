@@ -32,6 +32,19 @@ struct stale_note {
     std::int64_t wanted_seq;
 };
 
+// Events that own malloc'd data: freed with the container, so events a
+// plugin posts while the engine shuts down are not leaked.
+struct owned_events : std::deque<mt_event> {
+    owned_events() = default;
+    owned_events(owned_events const&) = delete;
+    owned_events& operator=(owned_events const&) = delete;
+    ~owned_events()
+    {
+        for (auto& e : *this)
+            mt_event_clear(&e);
+    }
+};
+
 } // namespace mtcapi
 
 struct mt_session {
@@ -43,7 +56,7 @@ struct mt_session {
     // Events made off the loop thread (plugins on the network thread, their
     // workers): queued under ext_mu, moved into queue by pump().
     std::mutex ext_mu;
-    std::deque<mt_event> ext_queue;
+    mtcapi::owned_events ext_queue;  // declared before ses: outlives the plugins
 
     // Shared with libtorrent's network thread (put callbacks): guarded by mu.
     std::mutex mu;

@@ -783,14 +783,6 @@ void mt_session_free(mt_session* s)
     for (auto& ev : s->queue)
         mt_event_clear(&ev);
     try {
-        // Stop the engine (and its plugins, which may post events) first,
-        // then free what they posted.
-        lt::session_proxy proxy = s->ses.abort();
-    } catch (...) {
-    }
-    for (auto& ev : s->ext_queue)
-        mt_event_clear(&ev);
-    try {
         delete s;  // blocks until libtorrent's threads have stopped
     } catch (...) {
     }

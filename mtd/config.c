@@ -77,6 +77,7 @@ void mtd_config_init(mtd_config *cfg)
     cfg->resolve_timeout = 120;
     cfg->blob_cache_mb = 10240;
     cfg->wire_announce_rate = 60;
+    cfg->push = 1;
     cfg->log_level = MTD_LOG_INFO;
 }
 
@@ -276,6 +277,7 @@ static const key_def key_table[] = {
     KEY_INT(blob_cache_mb, 0, 1 << 30),
     KEY_INT(wire_announce_rate, 0, 100000),
     {"loopback", K_BOOL, offsetof(mtd_config, loopback), 0, 0, 0},
+    {"push", K_BOOL, offsetof(mtd_config, push), 0, 0, 0},
 };
 
 /* A table key: parse into a temporary and copy on success, so a bad value

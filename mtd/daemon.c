@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "mt_push.h"
 #include "mt_testnet.h"
 #include "mt_util.h"
 
@@ -514,6 +515,16 @@ static int open_session(mtd_daemon *d)
     if (mt_session_new(&sc, &d->s, &err) != 0) {
         log_error("cannot start the engine: %s", err.message);
         return -1;
+    }
+    if (d->cfg->push) {
+        mt_push_config pc;
+        mt_push_config_init(&pc);
+        if (mt_push_enable(d->s, &pc, &err) != 0)
+            log_warn("push updates off: %s", err.message); /* polling still works */
+        /* Pushes travel over the index swarm's connections, whose peers are
+         * all seeds: libtorrent would close those as redundant. */
+        else if (mt_session_set_setting(d->s, "close_redundant_connections", "false", &err) != 0)
+            log_warn("cannot keep seed-to-seed connections: %s", err.message);
     }
     return 0;
 }

@@ -27,6 +27,7 @@ typedef struct sub_rt {
     int          sync_wanted;    /* poll at once, outside the budget */
     mt_resolve  *res;
     int64_t      last_republish_ms;
+    int64_t      forwarded_seq;  /* highest seq pushed on to other peers */
 } sub_rt;
 
 /* A "resolve" RPC in flight. */
@@ -112,6 +113,7 @@ typedef struct mtd_daemon {
     int64_t       announce_ms, next_announce_scan_ms, next_evict_ms;
     /* statistics */
     uint64_t      dht_lookups;
+    uint64_t      pushes_received, pushes_accepted, pushes_forwarded;
     uint64_t      polls_done;
     int           dht_nodes;
 } mtd_daemon;

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "mt_push.h"
 #include "mt_json.h"
 #include "mt_manifest.h"
 #include "mt_util.h"
@@ -125,6 +126,23 @@ HANDLER(m_status)
     cJSON_AddNumberToObject(r, "upload_rate", (double)up);
     cJSON_AddNumberToObject(r, "dht_lookups", (double)d->dht_lookups);
     cJSON_AddNumberToObject(r, "polls", (double)d->polls_done);
+    cJSON_AddNumberToObject(r, "pushes_received", (double)d->pushes_received);
+    cJSON_AddNumberToObject(r, "pushes_accepted", (double)d->pushes_accepted);
+    cJSON_AddNumberToObject(r, "pushes_forwarded", (double)d->pushes_forwarded);
+    if (d->cfg->push) {
+        /* What the lt_megatorrent extension let through or dropped. */
+        mt_push_stats ps;
+        mt_push_get_stats(d->s, &ps);
+        cJSON *po = cJSON_AddObjectToObject(r, "push");
+        cJSON_AddNumberToObject(po, "received", (double)ps.received);
+        cJSON_AddNumberToObject(po, "delivered", (double)ps.delivered);
+        cJSON_AddNumberToObject(po, "bad_signature", (double)ps.bad_signature);
+        cJSON_AddNumberToObject(po, "malformed", (double)ps.malformed);
+        cJSON_AddNumberToObject(po, "oversized", (double)ps.oversized);
+        cJSON_AddNumberToObject(po, "rate_limited", (double)ps.rate_limited);
+        cJSON_AddNumberToObject(po, "duplicate", (double)ps.duplicate);
+        cJSON_AddNumberToObject(po, "sent", (double)ps.sent);
+    }
     mt_hex_encode(mt_identity_public_key(d->id), 32, hex);
     cJSON_AddStringToObject(r, "public_key", hex);
     cJSON_AddNumberToObject(r, "clients", (double)mtd_rpc_clients(d->rpc));

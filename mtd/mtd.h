@@ -44,6 +44,7 @@ typedef struct mtd_config {
     int  blob_cache_mb;               /* blob_cache_mb: 10240 MiB cap on unpinned blobs (0 = none) */
     char wire_listen[256];            /* wire_listen: mt-wire server "addr:port" ("" = off) */
     int  wire_announce_rate;          /* wire_announce_rate: 60 blob announces per minute */
+    int  push;                        /* push: 1 = lt_megatorrent push updates between peers */
     mtd_log_level log_level;          /* log_level: info */
     int  log_syslog;                  /* log: stderr (0) | syslog (1) */
     int  foreground;                  /* --foreground (no config key) */

@@ -15,6 +15,7 @@
 #include <sodium.h>
 
 #include "daemon.h"
+#include "mt_push.h"
 #include "mt_bencode.h"
 #include "mt_json.h"
 #include "mt_manifest.h"
@@ -404,6 +405,16 @@ int pub_publish_params(mtd_daemon *d, const cJSON *p, const mtd_rpc_call *call, 
         mt_pub_clear(&pub);
         mt_pub_clear(&old);
         return rpc_code(rc);
+    }
+    /* Subscribers sit in the previous index swarm: push them the new
+     * pointer there (they pass it on), before that swarm is left. */
+    if (has_old && !old.is_inline) {
+        int queued = 0;
+        if (mt_push_send(d->s, old.ih, pk, (const uint8_t *)name, strlen(name), seq, pub.v, pub.v_len, pub.sig,
+                         NULL, &queued, NULL) == 0 && queued > 0) {
+            d->pushes_forwarded += (uint64_t)queued;
+            log_info("feed \"%s\": seq %lld pushed to %d peers", name, (long long)seq, queued);
+        }
     }
     /* The previous index is no longer the latest: stop seeding it. */
     if (has_old && !old.is_inline && (is_inline || memcmp(old.ih, pub.ih, 20) != 0))

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "daemon.h"
+#include "mt_push.h"
 #include "mt_json.h"
 #include "mt_manifest.h"
 #include "mt_pointer.h"
@@ -696,8 +697,53 @@ void subs_tick(mtd_daemon *d)
     d->n_polling = active;
 }
 
+/*
+ * A peer pushed a signed item (the plugin verified its signature): offer it
+ * to the feed's lookup like a DHT result, and pass it on, once per seq, to
+ * the other peers of the swarm it came in on. Items of feeds we do not
+ * follow, or not above what we hold, go nowhere: no amplification.
+ */
+static void on_push(mtd_daemon *d, const mt_event *ev)
+{
+    mt_feedaddr a;
+    mt_sub s;
+    char reason[MT_ERROR_MSG_MAX], hex[41];
+    sub_rt *rt;
+    int queued = 0;
+
+    d->pushes_received++;
+    memset(&a, 0, sizeof a);
+    memcpy(a.pk, ev->pubkey, 32);
+    memcpy(a.salt, ev->salt, ev->salt_len);
+    a.salt_len = ev->salt_len;
+    if (mt_store_sub_find(d->st, a.pk, a.salt, a.salt_len, &s, NULL) != 0 || !(rt = subs_find(d, s.id)))
+        return;
+    if (ev->seq <= rt->forwarded_seq) {
+        log_debug("feed %lld: push of seq %lld from %s: already have it", (long long)s.id, (long long)ev->seq,
+                  ev->endpoint);
+        return;
+    }
+    if (!subs_push(d, &a, ev->seq, ev->data, ev->data_len, ev->signature, reason, sizeof reason)) {
+        log_debug("feed %lld: push of seq %lld from %s refused: %s", (long long)s.id, (long long)ev->seq,
+                  ev->endpoint, reason);
+        return;
+    }
+    d->pushes_accepted++;
+    rt->forwarded_seq = ev->seq;
+    if (mt_push_send(d->s, ev->target, ev->pubkey, ev->salt, ev->salt_len, ev->seq, ev->data, ev->data_len,
+                     ev->signature, ev->endpoint, &queued, NULL) == 0 && queued > 0)
+        d->pushes_forwarded += (uint64_t)queued;
+    mt_hex_encode(ev->target, 20, hex);
+    log_info("feed %lld: seq %lld pushed by %s; passed on to %d peers of %s", (long long)s.id,
+             (long long)ev->seq, ev->endpoint, queued, hex);
+}
+
 void subs_event(mtd_daemon *d, const mt_event *ev)
 {
+    if (ev->type == MT_EVENT_PUSH) {
+        on_push(d, ev);
+        return;
+    }
     subs_export_event(d, ev);
     for (size_t i = 0; d->n_polling && i < d->n_subs; i++)
         if (d->subs[i].res)

@@ -58,6 +58,7 @@
 #include "mt_json.h"
 #include "mt_manifest.h"
 #include "mt_pointer.h"
+#include "mt_push.h"
 #include "mt_testnet.h"
 #include "testfs.h"
 #include "testutil.h"
@@ -66,7 +67,7 @@
 #define START_MS 30000     /* a daemon's socket answering */
 #define STOP_MS 30000      /* a daemon exiting after shutdown / SIGTERM */
 #define NET_NODES 6
-#define MAX_DAEMONS 4
+#define MAX_DAEMONS 24
 #define MIB (1024 * 1024)
 
 /* ------------------------------------------------------------ state */
@@ -2329,6 +2330,191 @@ START_TEST(blob_three_hosts)
 }
 END_TEST
 
+/* ============================================================ 10. push */
+
+/* Peers of torrent id on d (torrent.info), or -1. */
+static long long torrent_peers(mtd_proc *d, const char *id)
+{
+    cJSON *t = torrent_find(d, id);
+    long long n = t ? jint(t, "peers") : -1;
+    cJSON_Delete(t);
+    return n;
+}
+
+static long long status_num(mtd_proc *d, const char *name)
+{
+    cJSON *st = rpc_ok(d, "status", NULL);
+    long long n = jint(st, name);
+    cJSON_Delete(st);
+    return n;
+}
+
+/*
+ * One publisher, 20 subscribers: after an update every subscriber applies
+ * it from a push (lt_megatorrent over the index swarm), with no DHT get. A
+ * stale item pushed afterwards is refused and passed on by nobody.
+ */
+START_TEST(push_to_twenty)
+{
+    enum { NSUB = 20 };
+    mtd_proc *sub[NSUB];
+    long long sid[NSUB], lookups[NSUB];
+    char address[256], ih1[41], name[16];
+    size_t mark[NSUB];
+
+    env_up("push", 69, NET_NODES);
+    mtd_proc *pub = daemon_new("pub", 20, NULL);
+    for (int i = 0; i < NSUB; i++) {
+        t_fmt(name, sizeof name, "s%02d", i);
+        /* One poll at subscribe time, none after: updates must come by push. */
+        sub[i] = daemon_new(name, 30 + i, "poll_interval = 86400\n");
+    }
+    wait_dht(pub, 3);
+    for (int i = 0; i < NSUB; i++)
+        wait_dht(sub[i], 3);
+    cJSON *r = publish(pub, "", "[\"first note\"]");
+    long long seq1 = jint(r, "seq");
+    t_fmt(address, sizeof address, "%s", jstr(r, "address"));
+    t_fmt(ih1, sizeof ih1, "%s", jstr(r, "ih"));
+    cJSON_Delete(r);
+
+    step("20 subscribe and join the index swarm");
+    for (int i = 0; i < NSUB; i++) {
+        mark[i] = ev_mark(sub[i]);
+        sid[i] = subscribe(sub[i], address);
+    }
+    for (int i = 0; i < NSUB; i++)
+        ev_wait2(sub[i], mark[i], "feed.updated", "subscription", lld(sid[i]), "seq", lld(seq1), WAIT_MS);
+    /* Everyone seeds index 1; wait until the publisher is connected to all. */
+    for (int64_t end = mt_now_ms() + WAIT_MS; torrent_peers(pub, ih1) < NSUB;) {
+        T_ASSERT(mt_now_ms() < end, "publisher has %lld of %d subscribers as index peers",
+                 torrent_peers(pub, ih1), NSUB);
+        ev_settle(pub, 300);
+    }
+    for (int i = 0; i < NSUB; i++)
+        lookups[i] = status_num(sub[i], "dht_lookups");
+    /* Keep seq1's signed item for the stale replay below. */
+    struct {
+        mt_event ev;
+        uint8_t pk[32], sig[64];
+        const uint8_t *v;
+        size_t v_len;
+        int64_t seq;
+    } stale;
+    memset(&stale, 0, sizeof stale);
+    own_up(90);
+    {
+        mt_push_config pc;
+        mt_push_config_init(&pc);
+        T_ASSERT(mt_push_enable(g_own, &pc, NULL) == 0, "push on the test's own session");
+        /* As mtd does: index swarms are all seeds, keep their connections. */
+        T_ASSERT(mt_session_set_setting(g_own, "close_redundant_connections", "false", NULL) == 0, "setting");
+    }
+    {
+        cJSON *st = rpc_ok(pub, "status", NULL);
+        mt_error err;
+        uint8_t target[20];
+        T_ASSERT(mt_hex_decode(jstr(st, "public_key"), stale.pk, 32) == 0, "publisher key");
+        cJSON_Delete(st);
+        T_ASSERT(mt_dht_get_mutable(g_own, stale.pk, NULL, 0, target, &err) == 0, "get: %s", err.message);
+        for (int64_t end = mt_now_ms() + WAIT_MS; !stale.v_len;) {
+            T_ASSERT(mt_now_ms() < end, "seq1's item not found in the DHT");
+            mt_event ev;
+            if (mt_session_wait_event(g_own, MT_EVENT_DHT_MUTABLE, target, 1000, &ev, NULL) != 0)
+                continue;
+            if (ev.error == 0 && ev.seq == seq1) {
+                stale.ev = ev;
+                stale.v = ev.data;
+                stale.v_len = ev.data_len;
+                stale.seq = ev.seq;
+                memcpy(stale.sig, ev.signature, 64);
+            } else {
+                mt_event_clear(&ev);
+            }
+        }
+    }
+
+    step("update: pushed, not polled");
+    for (int i = 0; i < NSUB; i++)
+        mark[i] = ev_mark(sub[i]);
+    r = publish(pub, "", "[\"second note\"]");
+    long long seq2 = jint(r, "seq");
+    char ih2[41];
+    t_fmt(ih2, sizeof ih2, "%s", jstr(r, "ih"));
+    cJSON_Delete(r);
+    T_ASSERT(status_num(pub, "pushes_forwarded") >= 1, "the publisher pushed to nobody");
+    for (int i = 0; i < NSUB; i++) {
+        ev_wait2(sub[i], mark[i], "feed.updated", "subscription", lld(sid[i]), "seq", lld(seq2), WAIT_MS);
+        T_ASSERT(status_num(sub[i], "dht_lookups") == lookups[i], "%s did a DHT get for the update",
+                 sub[i]->name);
+        T_ASSERT(status_num(sub[i], "pushes_accepted") >= 1, "%s accepted no push", sub[i]->name);
+    }
+
+    step("a stale push goes nowhere");
+    /* seq1's signed item, taken from the DHT before anyone re-put seq2, is
+     * replayed from a peer of our own straight into s00's index swarm. */
+    T_ASSERT(stale.v_len > 0, "test bug: no stale item kept");
+    cJSON *st0 = rpc_ok(sub[0], "status", NULL);
+    long long seen0 = jint(jget(st0, "push"), "received");
+    cJSON_Delete(st0);
+    long long fwd_before = 0;
+    for (int i = 0; i < NSUB; i++)
+        fwd_before += status_num(sub[i], "pushes_forwarded");
+    {
+        mt_add_params ap;
+        mt_error err;
+        uint8_t id2[20];
+        char mag[128], save[600], ep[64];
+        cJSON *st = rpc_ok(sub[0], "status", NULL);
+        t_fmt(ep, sizeof ep, "%s", jstr(st, "listen"));
+        cJSON_Delete(st);
+        t_fmt(mag, sizeof mag, "magnet:?xt=urn:btih:%s", ih2);
+        t_fmt(save, sizeof save, "%s/own-index", g_dir);
+        t_mkdir(save);
+        memset(&ap, 0, sizeof ap);
+        ap.magnet = mag;
+        ap.save_path = save;
+        T_ASSERT(mt_torrent_add(g_own, &ap, id2, &err) == 0, "own add: %s", err.message);
+        for (int64_t end = mt_now_ms() + WAIT_MS; mt_push_peer_count(g_own, id2) < 1;) {
+            mt_torrent_status ts;
+            memset(&ts, 0, sizeof ts);
+            mt_torrent_get_status(g_own, id2, &ts, NULL);
+            T_ASSERT(mt_now_ms() < end, "own session never reached s00 (%s) with lt_megatorrent: %d peers, state %d",
+                     ep, ts.num_peers, (int)ts.state);
+            mt_torrent_connect_peer(g_own, id2, ep, NULL);
+            ev_settle(sub[0], 300);
+        }
+        T_ASSERT(mt_push_send(g_own, id2, stale.pk, NULL, 0, stale.seq, stale.v, stale.v_len, stale.sig, NULL,
+                              NULL, &err) == 0, "own push: %s", err.message);
+    }
+    /* s00's extension takes the message and drops it as stale (it already
+     * delivered a higher seq for that feed); nothing is passed on. */
+    for (int64_t end = mt_now_ms() + WAIT_MS;;) {
+        st0 = rpc_ok(sub[0], "status", NULL);
+        long long seen = jint(jget(st0, "push"), "received");
+        long long dup = jint(jget(st0, "push"), "duplicate");
+        cJSON_Delete(st0);
+        if (seen > seen0) {
+            T_ASSERT(dup >= 1, "s00 took the stale item as new");
+            break;
+        }
+        T_ASSERT(mt_now_ms() < end, "s00 never received the replayed item");
+        ev_settle(sub[0], 200);
+    }
+    ev_settle(sub[0], 1000);
+    long long fwd_after = 0;
+    for (int i = 0; i < NSUB; i++)
+        fwd_after += status_num(sub[i], "pushes_forwarded");
+    T_ASSERT(fwd_after == fwd_before, "a stale push was passed on (%lld forwards, was %lld)", fwd_after,
+             fwd_before);
+    cJSON *s0 = sub_get(sub[0], sid[0]);
+    T_ASSERT(jint(s0, "seq") == seq2, "s00 went back to seq %lld", jint(s0, "seq"));
+    cJSON_Delete(s0);
+    mt_event_clear(&stale.ev);
+    soft_done();
+}
+END_TEST
+
 static Suite *mtd_suite(void)
 {
     Suite *s = suite_create("mtd");
@@ -2345,6 +2531,7 @@ static Suite *mtd_suite(void)
         {"rpc", rpc_robustness},
         {"resolve", resolve_over_rpc_and_mtctl},
         {"blobs", blob_three_hosts},
+        {"push", push_to_twenty},
     };
     /* Generous bounds on hangs (a test takes 2-20 s); CK_DEFAULT_TIMEOUT
      * may raise it or, as 0, lift it; CK_TIMEOUT_MULTIPLIER applies. */

@@ -137,6 +137,7 @@ START_TEST(defaults)
     ck_assert_int_eq(cfg.blob_cache_mb, 10240);
     ck_assert_str_eq(cfg.wire_listen, ""); /* mt-wire off unless asked for */
     ck_assert_int_eq(cfg.wire_announce_rate, 60);
+    ck_assert_int_eq(cfg.push, 1);
     ck_assert_int_eq(mtd_config_finish(&cfg, msg, sizeof msg), 0);
 }
 END_TEST
@@ -231,7 +232,8 @@ START_TEST(every_key)
                     "blob_dir = /data/blobs\n"
                     "blob_cache_mb = 0\n"
                     "wire_listen = 127.0.0.1:6891\n"
-                    "wire_announce_rate = 5\n");
+                    "wire_announce_rate = 5\n"
+                    "push = off\n");
     ck_assert_str_eq(cfg.state_dir, "/srv/mt");
     ck_assert_str_eq(cfg.socket, "/run/mt.sock");
     ck_assert_str_eq(cfg.listen, "127.0.0.1:0");
@@ -258,6 +260,7 @@ START_TEST(every_key)
     ck_assert_int_eq(cfg.blob_cache_mb, 0);
     ck_assert_str_eq(cfg.wire_listen, "127.0.0.1:6891");
     ck_assert_int_eq(cfg.wire_announce_rate, 5);
+    ck_assert_int_eq(cfg.push, 0);
 }
 END_TEST
 

@@ -1,0 +1,695 @@
+/*
+ * check_push.c - the lt_megatorrent push extension (plugin/mt_push.h) with
+ * real libtorrent sessions on loopback addresses 127.0.95.x: delivery,
+ * rejection of bad messages, de-duplication, per-peer rate limits under a
+ * flood, and peers without the extension.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <inttypes.h>
+#include <sodium.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "mt_push.h"
+#include "testfs.h"
+#include "testutil.h"
+
+/* ------------------------------------------------------------ helpers */
+
+static char base_dir[64];
+
+static void base_up(void)
+{
+    snprintf(base_dir, sizeof base_dir, "/tmp/mt-push-XXXXXX");
+    ck_assert_msg(mkdtemp(base_dir) != NULL, "mkdtemp: %s", strerror(errno));
+    ck_assert(sodium_init() >= 0);
+}
+
+static void base_down(void)
+{
+    t_rm_rf(base_dir);
+}
+
+/* A session on addr (free port, outgoing connections from addr, no DHT),
+ * keeping seed-to-seed connections: push needs them (see mt_push.h). */
+static mt_session *t_session(const char *addr, int push, const mt_push_config *pc)
+{
+    char listen[64];
+    mt_session_config cfg;
+    mt_session *s = NULL;
+    mt_error err;
+    int64_t deadline = mt_now_ms() + 10000;
+    t_fmt(listen, sizeof listen, "%s:0", addr);
+    mt_session_config_init_loopback(&cfg, listen);
+    cfg.outgoing_interfaces = addr;
+    cfg.enable_dht = 0;
+    ck_assert_msg(mt_session_new(&cfg, &s, &err) == 0, "session on %s: %s", addr, err.message);
+    if (push)
+        ck_assert_msg(mt_push_enable(s, pc, &err) == 0, "push on %s: %s", addr, err.message);
+    ck_assert_msg(mt_session_set_setting(s, "close_redundant_connections", "false", &err) == 0, "%s",
+                  err.message);
+    while (mt_session_listen_port(s) <= 0) {
+        ck_assert_msg(mt_now_ms() < deadline, "session on %s does not listen", addr);
+        t_sleep_ms(10);
+    }
+    return s;
+}
+
+static void t_endpoint(mt_session *s, const char *addr, char *out, size_t cap)
+{
+    int port = mt_session_listen_port(s);
+    ck_assert_int_gt(port, 0);
+    t_fmt(out, cap, "%s:%d", addr, port);
+}
+
+/* A one-file v1 torrent of 64 KiB of random bytes under a new folder; the
+ * folder goes into dir (cap bytes), the .torrent is returned (mt_free). */
+static uint8_t *t_small_torrent(char *dir, size_t cap, size_t *len)
+{
+    char file[256];
+    uint8_t buf[65536];
+    mt_create_params p;
+    mt_error err;
+    uint8_t *out = NULL;
+    FILE *f;
+    t_fmt(dir, cap, "%s/t-XXXXXX", base_dir);
+    ck_assert_msg(mkdtemp(dir) != NULL, "mkdtemp: %s", strerror(errno));
+    t_fmt(file, sizeof file, "%s/index.bin", dir);
+    randombytes_buf(buf, sizeof buf);
+    f = fopen(file, "wb");
+    ck_assert(f != NULL);
+    ck_assert(fwrite(buf, 1, sizeof buf, f) == sizeof buf);
+    ck_assert(fclose(f) == 0);
+    memset(&p, 0, sizeof p);
+    p.path = file;
+    p.version = MT_TORRENT_V1;
+    ck_assert_msg(mt_torrent_create(&p, &out, len, &err) == 0, "create: %s", err.message);
+    return out;
+}
+
+static void t_add(mt_session *s, const uint8_t *t, size_t len, const char *save, uint8_t id[20])
+{
+    mt_add_params p;
+    mt_error err;
+    memset(&p, 0, sizeof p);
+    p.torrent = t;
+    p.torrent_len = len;
+    p.save_path = save;
+    ck_assert_msg(mt_torrent_add(s, &p, id, &err) == 0, "add: %s", err.message);
+}
+
+static void t_status(mt_session *s, const uint8_t id[20], mt_torrent_status *st)
+{
+    mt_error err;
+    ck_assert_msg(mt_torrent_get_status(s, id, st, &err) == 0, "status: %s", err.message);
+}
+
+/* Connect s to peer until s has at least `want` push peers and the seed
+ * side `other` has `other_want`; fails the test after T_WAIT_MS. */
+static void t_wait_push_peers(mt_session *s, mt_session *other, const uint8_t id[20], const char *peer, int want,
+                              int other_want)
+{
+    int64_t deadline = mt_now_ms() + T_WAIT_MS, next = 0;
+    mt_error err;
+    for (;;) {
+        int n = mt_push_peer_count(s, id), m = mt_push_peer_count(other, id);
+        if (n == want && m == other_want)
+            return;
+        ck_assert_msg(mt_now_ms() < deadline, "push peers %d and %d, want %d and %d", n, m, want, other_want);
+        if (mt_now_ms() >= next) {
+            ck_assert_msg(mt_torrent_connect_peer(s, id, peer, &err) == 0, "connect %s: %s", peer, err.message);
+            next = mt_now_ms() + 3000;
+        }
+        t_sleep_ms(20);
+    }
+}
+
+/* Seeder a and downloader b of one small torrent, connected, push on both. */
+struct pair {
+    char dir[128], dst[192];
+    char a_addr[32], b_addr[32], a_ep[64];
+    mt_session *a, *b;
+    uint8_t id[20];
+    uint8_t *torrent;
+    size_t torrent_len;
+};
+
+static void pair_up(struct pair *p, int net, const mt_push_config *pc)
+{
+    mt_event ev;
+    memset(p, 0, sizeof *p);
+    t_fmt(p->a_addr, sizeof p->a_addr, "127.0.95.%d", net * 10 + 1);
+    t_fmt(p->b_addr, sizeof p->b_addr, "127.0.95.%d", net * 10 + 2);
+    p->torrent = t_small_torrent(p->dir, sizeof p->dir, &p->torrent_len);
+    t_fmt(p->dst, sizeof p->dst, "%s/dst", p->dir);
+    ck_assert(mkdir(p->dst, 0755) == 0);
+    p->a = t_session(p->a_addr, 1, pc);
+    p->b = t_session(p->b_addr, 1, pc);
+    t_add(p->a, p->torrent, p->torrent_len, p->dir, p->id);
+    t_wait(p->a, MT_EVENT_TORRENT_CHECKED, p->id, &ev);
+    mt_event_clear(&ev);
+    t_add(p->b, p->torrent, p->torrent_len, p->dst, p->id);
+    t_endpoint(p->a, p->a_addr, p->a_ep, sizeof p->a_ep);
+    t_wait_push_peers(p->b, p->a, p->id, p->a_ep, 1, 1);
+}
+
+static void pair_down(struct pair *p)
+{
+    mt_session_free(p->b);
+    mt_session_free(p->a);
+    mt_free(p->torrent);
+    t_rm_rf(p->dir);
+}
+
+/* A signed item: v = d2:ih20:<id>2:tsi<ts>ee under salt "feed". */
+struct item {
+    uint8_t pk[32], sk[64], sig[64];
+    uint8_t salt[8];
+    size_t salt_len;
+    int64_t seq;
+    uint8_t v[128];
+    size_t v_len;
+};
+
+static void item_keys(struct item *it)
+{
+    memset(it, 0, sizeof *it);
+    crypto_sign_keypair(it->pk, it->sk);
+    memcpy(it->salt, "feed", 4);
+    it->salt_len = 4;
+}
+
+static void item_make(struct item *it, const uint8_t id[20], int64_t seq)
+{
+    mt_error err;
+    int n = snprintf((char *)it->v, sizeof it->v, "d2:ih20:");
+    ck_assert(n == 8);
+    memcpy(it->v + 8, id, 20);
+    n = snprintf((char *)it->v + 28, sizeof it->v - 28, "2:tsi%" PRId64 "ee", seq);
+    ck_assert(n > 0 && (size_t)n < sizeof it->v - 28);
+    it->v_len = 28 + (size_t)n;
+    it->seq = seq;
+    ck_assert_msg(mt_dht_sign_mutable(it->sk, it->salt, it->salt_len, seq, it->v, it->v_len, it->sig, &err) == 0,
+                  "sign: %s", err.message);
+}
+
+static int item_push(mt_session *s, const uint8_t id[20], const struct item *it, const char *except, int *queued)
+{
+    mt_error err;
+    int rc = mt_push_send(s, id, it->pk, it->salt, it->salt_len, it->seq, it->v, it->v_len, it->sig, except,
+                          queued, &err);
+    ck_assert_msg(rc == 0, "push: %s", err.message);
+    return rc;
+}
+
+/* The event must carry exactly the item, from torrent id and peer ep. */
+static void t_assert_item(const mt_event *ev, const struct item *it, const uint8_t id[20], const char *ep)
+{
+    ck_assert_int_eq(ev->type, MT_EVENT_PUSH);
+    ck_assert_int_eq(ev->error, 0);
+    ck_assert(memcmp(ev->target, id, 20) == 0);
+    ck_assert(memcmp(ev->pubkey, it->pk, 32) == 0);
+    ck_assert(memcmp(ev->signature, it->sig, 64) == 0);
+    ck_assert_uint_eq(ev->salt_len, it->salt_len);
+    ck_assert(memcmp(ev->salt, it->salt, it->salt_len) == 0);
+    ck_assert_int_eq(ev->seq, it->seq);
+    ck_assert_uint_eq(ev->data_len, it->v_len);
+    ck_assert(memcmp(ev->data, it->v, it->v_len) == 0);
+    if (ep)
+        ck_assert_str_eq(ev->endpoint, ep);
+}
+
+/* 1 if a push event arrives on s within ms (it is consumed). */
+static int t_push_within(mt_session *s, const uint8_t id[20], int ms)
+{
+    mt_event ev;
+    mt_error err;
+    int rc = mt_session_wait_event(s, MT_EVENT_PUSH, id, ms, &ev, &err);
+    if (rc == 0) {
+        mt_event_clear(&ev);
+        return 1;
+    }
+    ck_assert_msg(rc == MT_ETIMEDOUT, "%s", err.message);
+    return 0;
+}
+
+/* Poll s's stats until received reaches want and every received message
+ * has an outcome (the worker caught up); fails after T_WAIT_MS. */
+static void t_wait_settled(mt_session *s, uint64_t want, mt_push_stats *st)
+{
+    int64_t deadline = mt_now_ms() + T_WAIT_MS;
+    for (;;) {
+        mt_push_get_stats(s, st);
+        uint64_t done = st->delivered + st->bad_signature + st->malformed + st->oversized + st->rate_limited +
+                        st->duplicate;
+        if (st->received >= want && done == st->received)
+            return;
+        ck_assert_msg(mt_now_ms() < deadline, "received %" PRIu64 " (want %" PRIu64 "), settled %" PRIu64,
+                      st->received, want, done);
+        t_sleep_ms(20);
+    }
+}
+
+/* A message body in the wire layout, with any field sizes. v_len 0: no v. */
+static size_t raw_msg(uint8_t *out, size_t cap, const uint8_t *k, size_t k_len, int64_t seq, const uint8_t *sig,
+                      size_t sig_len, const uint8_t *v, size_t v_len)
+{
+    size_t n = 0;
+    int w = snprintf((char *)out, cap, "d1:k%zu:", k_len);
+    ck_assert(w > 0 && (size_t)w < cap);
+    n = (size_t)w;
+    ck_assert(n + k_len < cap);
+    memcpy(out + n, k, k_len);
+    n += k_len;
+    w = snprintf((char *)out + n, cap - n, "3:seqi%" PRId64 "e3:sig%zu:", seq, sig_len);
+    ck_assert(w > 0 && (size_t)w < cap - n);
+    n += (size_t)w;
+    ck_assert(n + sig_len < cap);
+    memcpy(out + n, sig, sig_len);
+    n += sig_len;
+    if (v_len) {
+        ck_assert(n + 3 + v_len + 1 < cap);
+        memcpy(out + n, "1:v", 3);
+        n += 3;
+        memcpy(out + n, v, v_len);
+        n += v_len;
+    }
+    out[n++] = 'e';
+    return n;
+}
+
+static void send_raw(mt_session *s, const uint8_t id[20], const uint8_t *msg, size_t len)
+{
+    mt_error err;
+    ck_assert_msg(mt_push_send_raw(s, id, msg, len, &err) == 0, "raw: %s", err.message);
+}
+
+/* ------------------------------------------------------------ tests */
+
+/* A pushes a signed item; B gets it as an event naming the swarm and A. */
+START_TEST(push_delivered)
+{
+    struct pair p;
+    struct item it;
+    mt_event ev;
+    mt_push_stats st;
+    int queued = -1;
+
+    pair_up(&p, 1, NULL);
+    item_keys(&it);
+    item_make(&it, p.id, 1);
+    item_push(p.a, p.id, &it, NULL, &queued);
+    ck_assert_int_eq(queued, 1);
+    t_wait(p.b, MT_EVENT_PUSH, p.id, &ev);
+    t_assert_item(&ev, &it, p.id, p.a_ep);
+    mt_event_clear(&ev);
+
+    t_wait_settled(p.b, 1, &st);
+    ck_assert_uint_eq(st.delivered, 1);
+    mt_push_get_stats(p.a, &st);
+    ck_assert_uint_eq(st.sent, 1);
+    ck_assert_uint_eq(st.received, 0);
+
+    /* And the other way round, without salt. */
+    {
+        struct item it2;
+        item_keys(&it2);
+        it2.salt_len = 0;
+        item_make(&it2, p.id, 7);
+        item_push(p.b, p.id, &it2, NULL, &queued);
+        ck_assert_int_eq(queued, 1);
+        t_wait(p.a, MT_EVENT_PUSH, p.id, &ev);
+        t_assert_item(&ev, &it2, p.id, NULL);
+        ck_assert(strncmp(ev.endpoint, p.b_addr, strlen(p.b_addr)) == 0);
+        mt_event_clear(&ev);
+    }
+    pair_down(&p);
+}
+END_TEST
+
+/* Bad messages are counted and dropped; the connection stays. */
+START_TEST(push_bad_messages)
+{
+    struct pair p;
+    struct item it, other;
+    mt_event ev;
+    mt_push_stats st;
+    uint8_t msg[2048], big_v[1400], junk[64];
+    size_t n;
+
+    pair_up(&p, 2, NULL);
+    item_keys(&it);
+    item_keys(&other);
+    randombytes_buf(junk, sizeof junk);
+
+    /* Forged: signed by another key. */
+    item_make(&other, p.id, 1);
+    item_make(&it, p.id, 1);
+    memcpy(it.sig, other.sig, 64);
+    item_push(p.a, p.id, &it, NULL, NULL);
+
+    /* Wrong sizes: k of 31 bytes, sig of 63. */
+    item_make(&it, p.id, 2);
+    n = raw_msg(msg, sizeof msg, it.pk, 31, 2, it.sig, 64, it.v, it.v_len);
+    send_raw(p.a, p.id, msg, n);
+    n = raw_msg(msg, sizeof msg, it.pk, 32, 2, it.sig, 63, it.v, it.v_len);
+    send_raw(p.a, p.id, msg, n);
+
+    /* Not a dict; then a truncated one. */
+    send_raw(p.a, p.id, (const uint8_t *)"li1ei2ee", 8);
+    send_raw(p.a, p.id, (const uint8_t *)"d1:k32:", 7);
+
+    /* v over 1000 bytes (a 1045-byte string), message under max_message. */
+    memcpy(big_v, "1040:", 5);
+    randombytes_buf(big_v + 5, 1040);
+    n = raw_msg(msg, sizeof msg, it.pk, 32, 3, it.sig, 64, big_v, 1045);
+    ck_assert_uint_lt(n, 1280);
+    send_raw(p.a, p.id, msg, n);
+
+    /* No v, and a seq of 0. */
+    n = raw_msg(msg, sizeof msg, it.pk, 32, 4, it.sig, 64, NULL, 0);
+    send_raw(p.a, p.id, msg, n);
+    n = raw_msg(msg, sizeof msg, it.pk, 32, 0, it.sig, 64, it.v, it.v_len);
+    send_raw(p.a, p.id, msg, n);
+
+    /* Over max_message: dropped before decoding. */
+    memcpy(big_v, "1390:", 5);
+    n = raw_msg(msg, sizeof msg, it.pk, 32, 5, it.sig, 64, big_v, 1395);
+    ck_assert_uint_gt(n, 1280);
+    send_raw(p.a, p.id, msg, n);
+
+    t_wait_settled(p.b, 9, &st);
+    ck_assert_uint_eq(st.received, 9);
+    ck_assert_uint_eq(st.bad_signature, 1);
+    ck_assert_uint_eq(st.malformed, 7);
+    ck_assert_uint_eq(st.oversized, 1);
+    ck_assert_uint_eq(st.delivered, 0);
+    ck_assert_uint_eq(st.rate_limited, 0);
+    ck_assert_int_eq(t_push_within(p.b, p.id, 300), 0);
+
+    /* Still connected, both ways, and a valid item still arrives (B's
+     * bucket spent 8 of 10 tokens: the oversized one cost none). */
+    ck_assert_int_eq(mt_push_peer_count(p.a, p.id), 1);
+    ck_assert_int_eq(mt_push_peer_count(p.b, p.id), 1);
+    item_make(&it, p.id, 6);
+    item_push(p.a, p.id, &it, NULL, NULL);
+    t_wait(p.b, MT_EVENT_PUSH, p.id, &ev);
+    t_assert_item(&ev, &it, p.id, p.a_ep);
+    mt_event_clear(&ev);
+    mt_push_get_stats(p.b, &st);
+    ck_assert_uint_eq(st.delivered, 1);
+    pair_down(&p);
+}
+END_TEST
+
+/* The same item twice is delivered once; a higher seq is new; an echo of
+ * what A sent is a duplicate on A; except skips the named peer. */
+START_TEST(push_duplicates)
+{
+    struct pair p;
+    struct item it;
+    mt_event ev;
+    mt_push_stats st;
+    int queued = -1;
+
+    pair_up(&p, 3, NULL);
+    item_keys(&it);
+    item_make(&it, p.id, 5);
+    item_push(p.a, p.id, &it, NULL, NULL);
+    item_push(p.a, p.id, &it, NULL, NULL);
+    t_wait(p.b, MT_EVENT_PUSH, p.id, &ev);
+    t_assert_item(&ev, &it, p.id, p.a_ep);
+    mt_event_clear(&ev);
+    t_wait_settled(p.b, 2, &st);
+    ck_assert_uint_eq(st.delivered, 1);
+    ck_assert_uint_eq(st.duplicate, 1);
+    ck_assert_int_eq(t_push_within(p.b, p.id, 300), 0);
+
+    /* An older seq of the same target counts as a duplicate too. */
+    item_make(&it, p.id, 4);
+    item_push(p.a, p.id, &it, NULL, NULL);
+    t_wait_settled(p.b, 3, &st);
+    ck_assert_uint_eq(st.duplicate, 2);
+
+    item_make(&it, p.id, 6);
+    item_push(p.a, p.id, &it, NULL, NULL);
+    t_wait(p.b, MT_EVENT_PUSH, p.id, &ev);
+    t_assert_item(&ev, &it, p.id, p.a_ep);
+
+    /* B forwards it except to where it came from: nobody to send to. */
+    ck_assert_int_eq(mt_push_send(p.b, p.id, ev.pubkey, ev.salt, ev.salt_len, ev.seq, ev.data, ev.data_len,
+                                  ev.signature, ev.endpoint, &queued, NULL),
+                     0);
+    ck_assert_int_eq(queued, 0);
+    /* Echoed back to A, which sent it: a duplicate, no event. */
+    ck_assert_int_eq(mt_push_send(p.b, p.id, ev.pubkey, ev.salt, ev.salt_len, ev.seq, ev.data, ev.data_len,
+                                  ev.signature, NULL, &queued, NULL),
+                     0);
+    ck_assert_int_eq(queued, 1);
+    mt_event_clear(&ev);
+    t_wait_settled(p.a, 1, &st);
+    ck_assert_uint_eq(st.duplicate, 1);
+    ck_assert_uint_eq(st.delivered, 0);
+    ck_assert_int_eq(t_push_within(p.a, p.id, 300), 0);
+    mt_push_get_stats(p.b, &st);
+    ck_assert_uint_eq(st.sent, 1);
+    pair_down(&p);
+}
+END_TEST
+
+#define FLOOD 2000
+
+/* A floods B with valid distinct items: B's bucket passes a burst and its
+ * refill, counts the rest, stays responsive, and recovers. */
+START_TEST(push_flood)
+{
+    struct pair p;
+    struct item it;
+    mt_event ev;
+    mt_push_stats st;
+    mt_torrent_status ts;
+    mt_error err;
+    mt_push_config pc;
+    int64_t t0, elapsed;
+    uint64_t allowed, events = 0;
+
+    mt_push_config_init(&pc);
+    pair_up(&p, 4, &pc);
+    item_keys(&it);
+    t0 = mt_now_ms();
+    for (int64_t seq = 1; seq <= FLOOD; seq++) {
+        item_make(&it, p.id, seq);
+        item_push(p.a, p.id, &it, NULL, NULL);
+    }
+    t_wait_settled(p.b, FLOOD, &st);
+    elapsed = mt_now_ms() - t0;
+    allowed = (uint64_t)pc.peer_burst + (uint64_t)(elapsed * pc.peer_per_min / 60000) + 1;
+    ck_assert_uint_eq(st.received, FLOOD);
+    ck_assert_uint_ge(st.delivered, 1);
+    ck_assert_msg(st.delivered <= allowed, "delivered %" PRIu64 " of a flood, bucket allows %" PRIu64,
+                  st.delivered, allowed);
+    ck_assert_uint_eq(st.rate_limited, FLOOD - st.delivered);
+    ck_assert_uint_eq(st.malformed + st.bad_signature + st.duplicate + st.oversized, 0);
+    mt_push_get_stats(p.a, &st);
+    ck_assert_uint_eq(st.sent, FLOOD);
+    mt_push_get_stats(p.b, &st);
+    while (t_push_within(p.b, p.id, 200))
+        events++;
+    ck_assert_uint_eq(events, st.delivered);
+
+    /* B still answers, its engine still posts events, A is still there. */
+    t_status(p.b, p.id, &ts);
+    ck_assert_int_gt(ts.num_peers, 0);
+    ck_assert_int_eq(mt_torrent_save_resume(p.b, p.id, &err), 0);
+    t_wait(p.b, MT_EVENT_RESUME_DATA, p.id, &ev);
+    ck_assert_int_eq(ev.error, 0);
+    mt_event_clear(&ev);
+    ck_assert_int_eq(mt_push_peer_count(p.b, p.id), 1);
+
+    /* One token comes back every 60/peer_per_min s. */
+    t_sleep_ms(60000 / pc.peer_per_min + 500);
+    item_make(&it, p.id, FLOOD + 1);
+    item_push(p.a, p.id, &it, NULL, NULL);
+    t_wait(p.b, MT_EVENT_PUSH, p.id, &ev);
+    t_assert_item(&ev, &it, p.id, p.a_ep);
+    mt_event_clear(&ev);
+    pair_down(&p);
+}
+END_TEST
+
+/* C, without the extension, shares A's swarm with B: A counts only B,
+ * sends only to B, and C's connection survives the push. */
+START_TEST(push_skips_plain_peers)
+{
+    struct pair p;
+    struct item it;
+    mt_event ev;
+    mt_torrent_status st;
+    mt_session *c;
+    char c_dir[256];
+    uint8_t cid[20];
+    int queued = -1;
+    int64_t deadline;
+    mt_error err;
+
+    pair_up(&p, 5, NULL);
+    c = t_session("127.0.95.53", 0, NULL);
+    t_fmt(c_dir, sizeof c_dir, "%s/c", p.dir);
+    ck_assert(mkdir(c_dir, 0755) == 0);
+    t_add(c, p.torrent, p.torrent_len, c_dir, cid);
+    ck_assert(memcmp(cid, p.id, 20) == 0);
+    ck_assert_int_eq(mt_push_peer_count(c, p.id), MT_ESTATE);
+
+    /* Wait until A has both peers (B and C). */
+    deadline = mt_now_ms() + T_WAIT_MS;
+    for (int64_t next = 0;;) {
+        t_status(p.a, p.id, &st);
+        if (st.num_peers >= 2)
+            break;
+        ck_assert_msg(mt_now_ms() < deadline, "A has %d peers", st.num_peers);
+        if (mt_now_ms() >= next) {
+            ck_assert_int_eq(mt_torrent_connect_peer(c, p.id, p.a_ep, &err), 0);
+            next = mt_now_ms() + 3000;
+        }
+        t_sleep_ms(20);
+    }
+    t_sleep_ms(500);  /* extended handshakes done */
+    ck_assert_int_eq(mt_push_peer_count(p.a, p.id), 1);
+
+    item_keys(&it);
+    item_make(&it, p.id, 1);
+    item_push(p.a, p.id, &it, NULL, &queued);
+    ck_assert_int_eq(queued, 1);
+    t_wait(p.b, MT_EVENT_PUSH, p.id, &ev);
+    t_assert_item(&ev, &it, p.id, p.a_ep);
+    mt_event_clear(&ev);
+
+    /* A second push, then give a wrongly addressed message time to kill
+     * the connection; it must not have. */
+    item_make(&it, p.id, 2);
+    item_push(p.a, p.id, &it, NULL, &queued);
+    t_wait(p.b, MT_EVENT_PUSH, p.id, &ev);
+    mt_event_clear(&ev);
+    t_sleep_ms(1000);
+    t_status(c, p.id, &st);
+    ck_assert_int_gt(st.num_peers, 0);
+    t_status(p.a, p.id, &st);
+    ck_assert_int_ge(st.num_peers, 2);
+    ck_assert_int_eq(mt_push_peer_count(p.a, p.id), 1);
+    {
+        mt_push_stats ps;
+        mt_push_get_stats(p.a, &ps);
+        ck_assert_uint_eq(ps.sent, 2);
+    }
+    mt_session_free(c);
+    pair_down(&p);
+}
+END_TEST
+
+/* Argument and state errors, on one session, no traffic. */
+START_TEST(push_api_errors)
+{
+    mt_session *s, *plain;
+    mt_push_config pc;
+    mt_push_stats st;
+    mt_error err;
+    struct item it;
+    uint8_t unknown[20] = {1}, salt[65] = {0};
+    char dir[128];
+    size_t len;
+    uint8_t *t = t_small_torrent(dir, sizeof dir, &len), id[20];
+
+    s = t_session("127.0.95.61", 1, NULL);
+    plain = t_session("127.0.95.62", 0, NULL);
+    item_keys(&it);
+    item_make(&it, unknown, 1);
+
+    ck_assert_int_eq(mt_push_enable(s, NULL, &err), MT_EEXIST);
+    mt_push_config_init(&pc);
+    pc.peer_burst = 0;
+    ck_assert_int_eq(mt_push_enable(plain, &pc, &err), MT_EINVAL);
+    mt_push_config_init(&pc);
+    pc.max_message = 10;
+    ck_assert_int_eq(mt_push_enable(plain, &pc, &err), MT_EINVAL);
+    ck_assert_int_eq(mt_push_enable(NULL, NULL, &err), MT_EINVAL);
+
+    ck_assert_int_eq(mt_push_send(plain, unknown, it.pk, it.salt, it.salt_len, 1, it.v, it.v_len, it.sig, NULL,
+                                  NULL, &err),
+                     MT_ESTATE);
+    ck_assert_int_eq(mt_push_send_raw(plain, unknown, it.v, it.v_len, &err), MT_ESTATE);
+    ck_assert_int_eq(mt_push_peer_count(plain, unknown), MT_ESTATE);
+    mt_push_get_stats(plain, &st);
+    ck_assert_uint_eq(st.received + st.sent, 0);
+
+    ck_assert_int_eq(mt_push_send(s, unknown, it.pk, it.salt, it.salt_len, 1, it.v, it.v_len, it.sig, NULL, NULL,
+                                  &err),
+                     MT_ENOTFOUND);
+    ck_assert_int_eq(mt_push_send(s, unknown, it.pk, salt, 65, 1, it.v, it.v_len, it.sig, NULL, NULL, &err),
+                     MT_EINVAL);
+    ck_assert_int_eq(mt_push_send(s, unknown, it.pk, it.salt, it.salt_len, 0, it.v, it.v_len, it.sig, NULL, NULL,
+                                  &err),
+                     MT_EINVAL);
+    ck_assert_int_eq(mt_push_send(s, unknown, it.pk, it.salt, it.salt_len, 1, (const uint8_t *)"i01e", 4, it.sig,
+                                  NULL, NULL, &err),
+                     MT_EINVAL);
+    ck_assert_int_eq(mt_push_send(s, unknown, it.pk, it.salt, it.salt_len, 1, (const uint8_t *)"1:ab", 4, it.sig,
+                                  NULL, NULL, &err),
+                     MT_EINVAL);
+    {
+        static uint8_t big[1005];
+        memcpy(big, "1000:", 5);
+        ck_assert_int_eq(mt_push_send(s, unknown, it.pk, NULL, 0, 1, big, sizeof big, it.sig, NULL, NULL, &err),
+                         MT_EINVAL);
+    }
+    ck_assert_int_eq(mt_push_send(s, unknown, NULL, NULL, 0, 1, it.v, it.v_len, it.sig, NULL, NULL, &err),
+                     MT_EINVAL);
+    ck_assert_int_eq(mt_push_send_raw(s, unknown, it.v, 0, &err), MT_EINVAL);
+    ck_assert_int_eq(mt_push_send_raw(s, unknown, it.v, it.v_len, &err), MT_ENOTFOUND);
+    ck_assert_int_eq(mt_push_peer_count(s, unknown), 0);
+    ck_assert_int_eq(mt_push_peer_count(NULL, unknown), MT_EINVAL);
+
+    /* A torrent with no peers: accepted, addressed to nobody. */
+    t_add(s, t, len, dir, id);
+    {
+        int queued = -1;
+        ck_assert_int_eq(mt_push_send(s, id, it.pk, it.salt, it.salt_len, 1, it.v, it.v_len, it.sig, NULL,
+                                      &queued, &err),
+                         0);
+        ck_assert_int_eq(queued, 0);
+    }
+    mt_push_get_stats(NULL, &st);
+    mt_session_free(plain);
+    mt_session_free(s);
+    mt_free(t);
+    t_rm_rf(dir);
+}
+END_TEST
+
+/* ------------------------------------------------------------ suite */
+
+static Suite *push_suite(void)
+{
+    Suite *s = suite_create("push");
+    TCase *tc = tcase_create("push");
+    tcase_add_unchecked_fixture(tc, base_up, base_down);
+    tcase_set_timeout(tc, 180);
+    tcase_add_test(tc, push_api_errors);
+    tcase_add_test(tc, push_delivered);
+    tcase_add_test(tc, push_bad_messages);
+    tcase_add_test(tc, push_duplicates);
+    tcase_add_test(tc, push_flood);
+    tcase_add_test(tc, push_skips_plain_peers);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(push_suite());
+    int failed;
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
