@@ -78,6 +78,7 @@ void mtd_config_init(mtd_config *cfg)
     cfg->blob_cache_mb = 10240;
     cfg->wire_announce_rate = 60;
     cfg->push = 1;
+    cfg->encrypt_links = 1;
     cfg->log_level = MTD_LOG_INFO;
 }
 
@@ -317,6 +318,7 @@ int mtd_config_set(mtd_config *cfg, const char *key, const char *value, char *ms
     static const char *const levels[] = {"error", "warn", "info", "debug", NULL};
     static const char *const dests[] = {"stderr", "syslog", NULL};
     static const char *const formats[] = {"magnet", "torrent", NULL};
+    static const char *const crypt_modes[] = {"off", "prefer", "require", NULL};
     size_t i;
     int n = 0;
     for (i = 0; i < sizeof key_table / sizeof key_table[0]; i++)
@@ -348,6 +350,8 @@ int mtd_config_set(mtd_config *cfg, const char *key, const char *value, char *ms
     }
     if (!strcmp(key, "log"))
         return parse_word(key, value, dests, "stderr, syslog", &cfg->log_syslog, msg, cap);
+    if (!strcmp(key, "encrypt_links"))
+        return parse_word(key, value, crypt_modes, "off, prefer, require", &cfg->encrypt_links, msg, cap);
     if (!strcmp(key, "export_format"))
         return parse_word(key, value, formats, "magnet, torrent", &cfg->export_torrent, msg, cap);
     fail(msg, cap, "unknown key \"%.64s\"", key);

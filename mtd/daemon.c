@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "mt_crypt.h"
 #include "mt_push.h"
 #include "mt_testnet.h"
 #include "mt_util.h"
@@ -263,6 +264,41 @@ int d_add_torrent(mtd_daemon *d, const mt_add_params *ap, int64_t sub_id, const 
 
 /* Remove a feed-index torrent nobody needs any more: not the latest index
  * of a subscription, nor of a feed we publish. */
+#define RETIRE_MS 30000
+
+void d_retire_index(mtd_daemon *d, const uint8_t ih[20])
+{
+    if (d->n_retire == d->cap_retire) {
+        size_t nc = d->cap_retire ? d->cap_retire * 2 : 8;
+        void *nr = realloc(d->retire, nc * sizeof *d->retire);
+        if (!nr) {
+            d_remove_index_if_unused(d, ih); /* at once rather than never */
+            return;
+        }
+        d->retire = nr;
+        d->cap_retire = nc;
+    }
+    memcpy(d->retire[d->n_retire].ih, ih, 20);
+    d->retire[d->n_retire].at_ms = mt_now_ms() + RETIRE_MS;
+    d->n_retire++;
+}
+
+/* Drop the retired index torrents whose time has come. */
+static void retire_tick(mtd_daemon *d)
+{
+    int64_t now = mt_now_ms();
+    for (size_t i = 0; i < d->n_retire;) {
+        if (now < d->retire[i].at_ms) {
+            i++;
+            continue;
+        }
+        uint8_t ih[20];
+        memcpy(ih, d->retire[i].ih, 20);
+        d->retire[i] = d->retire[--d->n_retire];
+        d_remove_index_if_unused(d, ih);
+    }
+}
+
 void d_remove_index_if_unused(mtd_daemon *d, const uint8_t ih[20])
 {
     mt_sub *subs = NULL;
@@ -516,6 +552,15 @@ static int open_session(mtd_daemon *d)
         log_error("cannot start the engine: %s", err.message);
         return -1;
     }
+    if (d->cfg->encrypt_links != MT_CRYPT_OFF && mt_crypt_enable(d->s, (mt_crypt_mode)d->cfg->encrypt_links, &err) != 0) {
+        /* Asked to require encryption and cannot: refuse to run in the clear. */
+        log_error("encrypted peer links: %s", err.message);
+        if (d->cfg->encrypt_links == MT_CRYPT_REQUIRE) {
+            mt_session_free(d->s);
+            d->s = NULL;
+            return -1;
+        }
+    }
     if (d->cfg->push) {
         mt_push_config pc;
         mt_push_config_init(&pc);
@@ -642,6 +687,7 @@ static void periodic(mtd_daemon *d)
     pub_tick(d);
     methods_tick(d);
     blobs_tick(d);
+    retire_tick(d);
 }
 
 int mtd_run(mtd_config *cfg)
@@ -733,6 +779,7 @@ int mtd_run(mtd_config *cfg)
     methods_free(d);
     subs_free(d);
     blobs_close(d);
+    free(d->retire);
     shutdown_daemon(d);
     mtd_rpc_close(d->rpc);
     mt_session_free(d->s);

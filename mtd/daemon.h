@@ -111,6 +111,9 @@ typedef struct mtd_daemon {
     size_t        n_announce, announce_cursor;
     double        announce_tokens;
     int64_t       announce_ms, next_announce_scan_ms, next_evict_ms;
+    /* index torrents to drop once pushes through them had time to go out */
+    struct { uint8_t ih[20]; int64_t at_ms; } *retire;
+    size_t        n_retire, cap_retire;
     /* statistics */
     uint64_t      dht_lookups;
     uint64_t      pushes_received, pushes_accepted, pushes_forwarded;
@@ -127,6 +130,9 @@ int d_find_torrent(mtd_daemon *d, const char *idtext, uint8_t id[20], char *msg,
 int d_add_torrent(mtd_daemon *d, const mt_add_params *ap, int64_t sub_id, const char *category,
                   int kind, uint8_t id[20], mt_error *err);
 void d_remove_index_if_unused(mtd_daemon *d, const uint8_t ih[20]);
+/* The same, RETIRE_MS later: a push just sent through that swarm must leave
+ * the peers' send buffers before its connections close. */
+void d_retire_index(mtd_daemon *d, const uint8_t ih[20]);
 
 /* ---- subs.c ---- */
 int subs_load(mtd_daemon *d, mt_error *err);

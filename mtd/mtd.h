@@ -45,6 +45,7 @@ typedef struct mtd_config {
     char wire_listen[256];            /* wire_listen: mt-wire server "addr:port" ("" = off) */
     int  wire_announce_rate;          /* wire_announce_rate: 60 blob announces per minute */
     int  push;                        /* push: 1 = lt_megatorrent push updates between peers */
+    int  encrypt_links;               /* encrypt_links: off (0) | prefer (1, default) | require (2) */
     mtd_log_level log_level;          /* log_level: info */
     int  log_syslog;                  /* log: stderr (0) | syslog (1) */
     int  foreground;                  /* --foreground (no config key) */

@@ -418,7 +418,7 @@ int pub_publish_params(mtd_daemon *d, const cJSON *p, const mtd_rpc_call *call, 
     }
     /* The previous index is no longer the latest: stop seeding it. */
     if (has_old && !old.is_inline && (is_inline || memcmp(old.ih, pub.ih, 20) != 0))
-        d_remove_index_if_unused(d, old.ih);
+        d_retire_index(d, old.ih);
 
     feed_address(d, name, address, sizeof address);
     cJSON *r = cJSON_CreateObject();

@@ -518,7 +518,7 @@ static void apply_update(mtd_daemon *d, sub_rt *rt, mt_resolve *res)
         log_error("feed %lld: cannot record seq %lld: %s", (long long)s.id, (long long)r->seq,
                   err.message);
     else if (s.has_index_ih && (r->is_inline || memcmp(s.index_ih, r->ih, 20) != 0))
-        d_remove_index_if_unused(d, s.index_ih);
+        d_retire_index(d, s.index_ih); /* after what we passed on through it has gone out */
 
     cJSON *e = d_event("feed.updated");
     cJSON_AddNumberToObject(e, "subscription", (double)s.id);

@@ -138,6 +138,7 @@ START_TEST(defaults)
     ck_assert_str_eq(cfg.wire_listen, ""); /* mt-wire off unless asked for */
     ck_assert_int_eq(cfg.wire_announce_rate, 60);
     ck_assert_int_eq(cfg.push, 1);
+    ck_assert_int_eq(cfg.encrypt_links, 1); /* prefer */
     ck_assert_int_eq(mtd_config_finish(&cfg, msg, sizeof msg), 0);
 }
 END_TEST
@@ -233,7 +234,8 @@ START_TEST(every_key)
                     "blob_cache_mb = 0\n"
                     "wire_listen = 127.0.0.1:6891\n"
                     "wire_announce_rate = 5\n"
-                    "push = off\n");
+                    "push = off\n"
+                    "encrypt_links = require\n");
     ck_assert_str_eq(cfg.state_dir, "/srv/mt");
     ck_assert_str_eq(cfg.socket, "/run/mt.sock");
     ck_assert_str_eq(cfg.listen, "127.0.0.1:0");
@@ -261,6 +263,7 @@ START_TEST(every_key)
     ck_assert_str_eq(cfg.wire_listen, "127.0.0.1:6891");
     ck_assert_int_eq(cfg.wire_announce_rate, 5);
     ck_assert_int_eq(cfg.push, 0);
+    ck_assert_int_eq(cfg.encrypt_links, 2);
 }
 END_TEST
 
@@ -370,6 +373,7 @@ START_TEST(words)
     t_load_err("log_level = warning\n", 1, "log_level: must be one of error, warn, info, debug, not \"warning\"");
     t_load_err("log = journal\n", 1, "log: must be one of stderr, syslog, not \"journal\"");
     t_load_err("export_format = json\n", 1, "export_format: must be one of magnet, torrent, not \"json\"");
+    t_load_err("encrypt_links = always\n", 1, "encrypt_links: must be one of off, prefer, require, not \"always\"");
 }
 END_TEST
 

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "mt_crypt.h"
 #include "mt_push.h"
 #include "testfs.h"
 #include "testutil.h"
@@ -33,6 +34,10 @@ static void base_down(void)
 
 /* A session on addr (free port, outgoing connections from addr, no DHT),
  * keeping seed-to-seed connections: push needs them (see mt_push.h). */
+/* Set for the second pass of the suite: every push peer also encrypts its
+ * links (lt_mtcrypt), as mtd does by default. */
+static int g_crypt;
+
 static mt_session *t_session(const char *addr, int push, const mt_push_config *pc)
 {
     char listen[64];
@@ -47,6 +52,8 @@ static mt_session *t_session(const char *addr, int push, const mt_push_config *p
     ck_assert_msg(mt_session_new(&cfg, &s, &err) == 0, "session on %s: %s", addr, err.message);
     if (push)
         ck_assert_msg(mt_push_enable(s, pc, &err) == 0, "push on %s: %s", addr, err.message);
+    if (push && g_crypt)
+        ck_assert_msg(mt_crypt_enable(s, MT_CRYPT_PREFER, &err) == 0, "crypt on %s: %s", addr, err.message);
     ck_assert_msg(mt_session_set_setting(s, "close_redundant_connections", "false", &err) == 0, "%s",
                   err.message);
     while (mt_session_listen_port(s) <= 0) {
@@ -686,10 +693,15 @@ static Suite *push_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(push_suite());
-    int failed;
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = 0;
+    /* Twice: over plain links, then over lt_mtcrypt-encrypted ones. */
+    for (g_crypt = 0; g_crypt <= 1; g_crypt++) {
+        SRunner *sr = srunner_create(push_suite());
+        if (g_crypt)
+            printf("-- again, over encrypted links --\n");
+        srunner_run_all(sr, CK_NORMAL);
+        failed += srunner_ntests_failed(sr);
+        srunner_free(sr);
+    }
     return failed ? 1 : 0;
 }

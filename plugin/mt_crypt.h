@@ -1,0 +1,86 @@
+/*
+ * mt_crypt.h - encrypted peer links: the lt_mtcrypt BEP-10 extension.
+ *
+ * When both ends of a BitTorrent connection run it, each advertises a fresh
+ * X25519 public key (per connection) in its extended handshake, under the
+ * top-level key "mtcrypt_pk" (32 bytes), next to "m": {"lt_mtcrypt": id}.
+ * On reading the peer's handshake each side computes the shared secret,
+ * derives one key per direction and sends a one-byte lt_mtcrypt "switch"
+ * message; every byte it sends after that message is framed as
+ *
+ *     u32 big-endian n || 16-byte Poly1305 tag || n bytes of ChaCha20 ciphertext
+ *
+ * (ChaCha20-Poly1305-IETF, RFC 8439, the 4 length bytes as associated data,
+ * nonce = 4 zero bytes || u64 little-endian frame counter per direction,
+ * 1 <= n <= 1 MiB). The receive side switches when it reads the peer's switch
+ * message. A frame that fails authentication ends the connection.
+ *
+ * Keys: shared = X25519(own secret, peer public) (an all-zero result, or a
+ * peer that echoes our own key, fails the exchange); with lo/hi the two public
+ * keys in byte order and T = torrent id (20 bytes) || lo || hi,
+ *     key(lo->hi) = BLAKE2b-256(key = shared, "megatorrent/crypt/v1 lo>hi" || T)
+ *     key(hi->lo) = BLAKE2b-256(key = shared, "megatorrent/crypt/v1 hi>lo" || T)
+ *
+ * What it protects: the payload (piece data, metadata, PEX, every message
+ * after the switch) against passive observers. The exchange is not
+ * authenticated (no peer identity exists to bind to), so an active
+ * man-in-the-middle can still read the link. Before the switch the BitTorrent
+ * handshake, bitfield and extended handshake go as libtorrent sends them:
+ * in the clear, info-hash included, unless libtorrent's own protocol
+ * encryption ("pe", on by default for outgoing connections) obfuscated them.
+ * No piece data precedes the switch: a peer learns our key from its own
+ * extended handshake, which libtorrent sends before any request, and in
+ * "require" mode a request that arrives before the switch ends the
+ * connection instead of being served.
+ *
+ * Modes:
+ *   MT_CRYPT_OFF      nothing is added to the session.
+ *   MT_CRYPT_PREFER   peers that speak lt_mtcrypt are upgraded; others
+ *                     (no extension protocol, or no lt_mtcrypt) stay plain.
+ *   MT_CRYPT_REQUIRE  peers that do not complete the exchange are
+ *                     disconnected: no BEP-10 support bit in their handshake,
+ *                     no lt_mtcrypt or a bad key in their extended handshake,
+ *                     or a piece request before the switch.
+ *
+ * Threading: call mt_crypt_enable from the thread that owns the session,
+ * right after mt_session_new (torrents added before it are not covered);
+ * mt_crypt_get_stats from any thread.
+ */
+#ifndef MT_CRYPT_H
+#define MT_CRYPT_H
+
+#include <stdint.h>
+
+#include "mt_capi.h"
+#include "mt_error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The extension's name in the BEP-10 handshake's "m" dict. */
+#define MT_CRYPT_EXTENSION_NAME "lt_mtcrypt"
+
+typedef enum { MT_CRYPT_OFF, MT_CRYPT_PREFER, MT_CRYPT_REQUIRE } mt_crypt_mode;
+
+/*
+ * Add the extension to s in the given mode (once). MT_CRYPT_OFF adds nothing
+ * and succeeds. MT_EINVAL for a NULL session or an unknown mode, MT_EEXIST if
+ * it is already enabled on s.
+ */
+int mt_crypt_enable(mt_session *s, mt_crypt_mode mode, mt_error *err);
+
+typedef struct mt_crypt_stats {
+    uint64_t upgraded;  /* connections switched to encrypted framing both ways */
+    uint64_t refused;   /* require mode: disconnected for not speaking lt_mtcrypt */
+    uint64_t plain;     /* prefer mode: connections left plain */
+    uint64_t failed;    /* bad key, zero shared secret, protocol error, bad frame */
+} mt_crypt_stats;
+
+/* Counters since mt_crypt_enable; all zero if it is not enabled. */
+void mt_crypt_get_stats(mt_session *s, mt_crypt_stats *st);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

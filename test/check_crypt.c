@@ -1,0 +1,529 @@
+/*
+ * check_crypt.c - encrypted peer links (plugin/mt_crypt.h) between real
+ * libtorrent sessions on 127.0.98.x. The downloader reaches the seed through
+ * a TCP relay thread in this file, which records every byte in both
+ * directions; the recording is then searched for any 64-byte window of the
+ * file (testfs.h t_windows_*).
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdatomic.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "mt_crypt.h"
+#include "testfs.h"
+#include "testutil.h"
+
+#define MIB (1024 * 1024)
+#define NO_PLUGIN (-1)
+
+static char base_dir[64];
+
+static void base_up(void)
+{
+    snprintf(base_dir, sizeof base_dir, "/tmp/mt-crypt-XXXXXX");
+    ck_assert_msg(mkdtemp(base_dir) != NULL, "mkdtemp: %s", strerror(errno));
+    ck_assert(sodium_init() >= 0);
+}
+
+static void base_down(void)
+{
+    t_rm_rf(base_dir);
+}
+
+/* ------------------------------------------------------------- relay */
+
+typedef struct t_rec {
+    uint8_t *buf;
+    size_t len, cap;
+} t_rec;
+
+static void rec_add(t_rec *r, const uint8_t *p, size_t n)
+{
+    if (r->len + n > r->cap) {
+        size_t cap = r->cap ? r->cap : 1 << 20;
+        while (cap < r->len + n)
+            cap *= 2;
+        r->buf = realloc(r->buf, cap);
+        ck_assert(r->buf != NULL);
+        r->cap = cap;
+    }
+    memcpy(r->buf + r->len, p, n);
+    r->len += n;
+}
+
+#define RELAY_PAIRS 8
+
+/* Accepts on listen_addr, connects each client to target from bind_addr and
+ * copies bytes both ways, recording them: down = seed to downloader. */
+typedef struct t_relay {
+    int lfd, port;
+    struct sockaddr_in target, bind_from;
+    int cfd[RELAY_PAIRS], sfd[RELAY_PAIRS];
+    int accepted;
+    atomic_int stop;
+    int stopped;
+    pthread_t th;
+    t_rec down, up;
+} t_relay;
+
+static struct sockaddr_in t_sin(const char *addr, int port)
+{
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)port);
+    ck_assert(inet_pton(AF_INET, addr, &a.sin_addr) == 1);
+    return a;
+}
+
+static int write_all(int fd, const uint8_t *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+static void relay_close_pair(t_relay *r, int i)
+{
+    close(r->cfd[i]);
+    close(r->sfd[i]);
+    r->cfd[i] = r->sfd[i] = -1;
+}
+
+static void relay_accept(t_relay *r)
+{
+    int c = accept(r->lfd, NULL, NULL), s, i;
+    if (c < 0)
+        return;
+    r->accepted++;
+    for (i = 0; i < RELAY_PAIRS && r->cfd[i] >= 0; i++) {
+    }
+    s = socket(AF_INET, SOCK_STREAM, 0);
+    if (i == RELAY_PAIRS || s < 0 || bind(s, (struct sockaddr *)&r->bind_from, sizeof r->bind_from) != 0 ||
+        connect(s, (struct sockaddr *)&r->target, sizeof r->target) != 0) {
+        close(c);
+        if (s >= 0)
+            close(s);
+        return;
+    }
+    r->cfd[i] = c;
+    r->sfd[i] = s;
+}
+
+static void *relay_run(void *arg)
+{
+    t_relay *r = arg;
+    static uint8_t buf[256 * 1024];
+    while (!atomic_load(&r->stop)) {
+        struct pollfd pf[1 + 2 * RELAY_PAIRS];
+        int map[1 + 2 * RELAY_PAIRS], n = 0;
+        pf[n].fd = r->lfd;
+        pf[n].events = POLLIN;
+        map[n++] = -1;
+        for (int i = 0; i < RELAY_PAIRS; i++) {
+            if (r->cfd[i] < 0)
+                continue;
+            pf[n].fd = r->cfd[i];
+            pf[n].events = POLLIN;
+            map[n++] = 2 * i;
+            pf[n].fd = r->sfd[i];
+            pf[n].events = POLLIN;
+            map[n++] = 2 * i + 1;
+        }
+        if (poll(pf, (nfds_t)n, 100) <= 0)
+            continue;
+        for (int k = 0; k < n; k++) {
+            if (!pf[k].revents)
+                continue;
+            if (map[k] < 0) {
+                relay_accept(r);
+                continue;
+            }
+            int i = map[k] / 2, from_seed = map[k] % 2;
+            if (r->cfd[i] < 0)
+                continue;
+            ssize_t got = read(pf[k].fd, buf, sizeof buf);
+            if (got <= 0) {
+                relay_close_pair(r, i);
+                continue;
+            }
+            rec_add(from_seed ? &r->down : &r->up, buf, (size_t)got);
+            if (write_all(from_seed ? r->cfd[i] : r->sfd[i], buf, (size_t)got) != 0)
+                relay_close_pair(r, i);
+        }
+    }
+    return NULL;
+}
+
+static void relay_start(t_relay *r, const char *listen_addr, const char *bind_addr, const char *target,
+                        int target_port)
+{
+    struct sockaddr_in a = t_sin(listen_addr, 0);
+    socklen_t al = sizeof a;
+    int one = 1;
+    memset(r, 0, sizeof *r);
+    for (int i = 0; i < RELAY_PAIRS; i++)
+        r->cfd[i] = r->sfd[i] = -1;
+    r->target = t_sin(target, target_port);
+    r->bind_from = t_sin(bind_addr, 0);
+    r->lfd = socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert(r->lfd >= 0);
+    ck_assert(setsockopt(r->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == 0);
+    ck_assert_msg(bind(r->lfd, (struct sockaddr *)&a, sizeof a) == 0, "relay bind: %s", strerror(errno));
+    ck_assert(listen(r->lfd, 8) == 0);
+    ck_assert(getsockname(r->lfd, (struct sockaddr *)&a, &al) == 0);
+    r->port = ntohs(a.sin_port);
+    atomic_init(&r->stop, 0);
+    ck_assert(pthread_create(&r->th, NULL, relay_run, r) == 0);
+}
+
+/* Idempotent: the recordings stay until relay_free. */
+static void relay_stop(t_relay *r)
+{
+    if (r->stopped)
+        return;
+    r->stopped = 1;
+    atomic_store(&r->stop, 1);
+    pthread_join(r->th, NULL);
+    for (int i = 0; i < RELAY_PAIRS; i++)
+        if (r->cfd[i] >= 0)
+            relay_close_pair(r, i);
+    close(r->lfd);
+}
+
+static void relay_free(t_relay *r)
+{
+    free(r->down.buf);
+    free(r->up.buf);
+    r->down.buf = r->up.buf = NULL;
+}
+
+/* ---------------------------------------------------------- sessions */
+
+/* A session on addr (free port, outgoing from addr, no DHT); mode
+ * NO_PLUGIN leaves mt_crypt out entirely. */
+static mt_session *t_session(const char *addr, int mode)
+{
+    char listen[64];
+    mt_session_config cfg;
+    mt_session *s = NULL;
+    mt_error err;
+    int64_t deadline = mt_now_ms() + 10000;
+    t_fmt(listen, sizeof listen, "%s:0", addr);
+    mt_session_config_init_loopback(&cfg, listen);
+    cfg.outgoing_interfaces = addr;
+    cfg.enable_dht = 0;
+    ck_assert_msg(mt_session_new(&cfg, &s, &err) == 0, "session on %s: %s", addr, err.message);
+    if (mode != NO_PLUGIN)
+        ck_assert_msg(mt_crypt_enable(s, (mt_crypt_mode)mode, &err) == 0, "crypt on %s: %s", addr, err.message);
+    while (mt_session_listen_port(s) <= 0) {
+        ck_assert_msg(mt_now_ms() < deadline, "session on %s does not listen", addr);
+        t_sleep_ms(10);
+    }
+    return s;
+}
+
+static void t_status(mt_session *s, const uint8_t id[20], mt_torrent_status *st)
+{
+    mt_error err;
+    ck_assert_msg(mt_torrent_get_status(s, id, st, &err) == 0, "status: %s", err.message);
+}
+
+static void t_add(mt_session *s, const uint8_t *t, size_t len, const char *save, uint8_t id[20])
+{
+    mt_add_params p;
+    mt_error err;
+    memset(&p, 0, sizeof p);
+    p.torrent = t;
+    p.torrent_len = len;
+    p.save_path = save;
+    ck_assert_msg(mt_torrent_add(s, &p, id, &err) == 0, "add: %s", err.message);
+}
+
+static uint8_t *t_read_file(const char *path, size_t want)
+{
+    uint8_t *b = malloc(want ? want : 1);
+    FILE *f = fopen(path, "rb");
+    ck_assert(b != NULL);
+    ck_assert_msg(f != NULL, "open %s: %s", path, strerror(errno));
+    ck_assert_msg(fread(b, 1, want, f) == want, "%s is short", path);
+    ck_assert(fgetc(f) == EOF);
+    fclose(f);
+    return b;
+}
+
+/*
+ * One swarm of two: seed A (mode_a) on 127.0.98.<net*10+1>, downloader B
+ * (mode_b) on .2, B connecting to A only through the relay (.3, dialing A
+ * from .4). `size` random bytes in data.bin.
+ */
+struct swarm {
+    char dir[128], dst[192], file[192];
+    char a_addr[32], b_addr[32], r_addr[32], r_bind[32], relay_ep[64];
+    mt_session *a, *b;
+    uint8_t id[20];
+    uint8_t *data, *torrent;
+    size_t size, torrent_len;
+    t_relay relay;
+};
+
+static void swarm_up(struct swarm *w, int net, int mode_a, int mode_b, size_t size)
+{
+    mt_create_params cp;
+    mt_event ev;
+    mt_error err;
+    FILE *f;
+    memset(w, 0, sizeof *w);
+    t_fmt(w->a_addr, sizeof w->a_addr, "127.0.98.%d", net * 10 + 1);
+    t_fmt(w->b_addr, sizeof w->b_addr, "127.0.98.%d", net * 10 + 2);
+    t_fmt(w->r_addr, sizeof w->r_addr, "127.0.98.%d", net * 10 + 3);
+    t_fmt(w->r_bind, sizeof w->r_bind, "127.0.98.%d", net * 10 + 4);
+    t_fmt(w->dir, sizeof w->dir, "%s/s%d", base_dir, net);
+    ck_assert(mkdir(w->dir, 0755) == 0);
+    t_fmt(w->dst, sizeof w->dst, "%s/dst", w->dir);
+    ck_assert(mkdir(w->dst, 0755) == 0);
+    t_fmt(w->file, sizeof w->file, "%s/data.bin", w->dir);
+    w->size = size;
+    w->data = malloc(size);
+    ck_assert(w->data != NULL);
+    randombytes_buf(w->data, size);
+    f = fopen(w->file, "wb");
+    ck_assert(f != NULL);
+    ck_assert(fwrite(w->data, 1, size, f) == size);
+    ck_assert(fclose(f) == 0);
+    memset(&cp, 0, sizeof cp);
+    cp.path = w->file;
+    cp.version = MT_TORRENT_V1;
+    ck_assert_msg(mt_torrent_create(&cp, &w->torrent, &w->torrent_len, &err) == 0, "create: %s", err.message);
+
+    w->a = t_session(w->a_addr, mode_a);
+    w->b = t_session(w->b_addr, mode_b);
+    t_add(w->a, w->torrent, w->torrent_len, w->dir, w->id);
+    t_wait(w->a, MT_EVENT_TORRENT_CHECKED, w->id, &ev);
+    mt_event_clear(&ev);
+    t_add(w->b, w->torrent, w->torrent_len, w->dst, w->id);
+    relay_start(&w->relay, w->r_addr, w->r_bind, w->a_addr, mt_session_listen_port(w->a));
+    t_fmt(w->relay_ep, sizeof w->relay_ep, "%s:%d", w->r_addr, w->relay.port);
+}
+
+/* Connect B to the relay (again every 3 s while it has no peer) until B has
+ * the whole file or timeout_ms passes; returns the milliseconds taken, or -1. */
+static int64_t swarm_download(struct swarm *w, int64_t timeout_ms)
+{
+    int64_t start = mt_now_ms(), next = 0;
+    mt_torrent_status st;
+    mt_error err;
+    for (;;) {
+        t_status(w->b, w->id, &st);
+        if (st.total_done == (int64_t)w->size)
+            return mt_now_ms() - start;
+        if (mt_now_ms() - start > timeout_ms)
+            return -1;
+        if (st.num_peers == 0 && mt_now_ms() >= next) {
+            ck_assert_msg(mt_torrent_connect_peer(w->b, w->id, w->relay_ep, &err) == 0, "connect: %s", err.message);
+            next = mt_now_ms() + 3000;
+        }
+        t_sleep_ms(20);
+    }
+}
+
+static void swarm_check_file(struct swarm *w)
+{
+    char path[256];
+    t_fmt(path, sizeof path, "%s/data.bin", w->dst);
+    uint8_t *got = t_read_file(path, w->size);
+    ck_assert_msg(memcmp(got, w->data, w->size) == 0, "downloaded file differs");
+    free(got);
+}
+
+/* Offset of the first 64-byte window of the file in what the relay saw
+ * (either direction), or -1. Call after relay_stop. */
+static long swarm_leak(struct swarm *w, int *dir)
+{
+    t_windows *tw = t_windows_new(w->data, w->size);
+    long at = t_windows_find(tw, w->relay.down.buf, w->relay.down.len);
+    *dir = 0;
+    if (at < 0) {
+        at = t_windows_find(tw, w->relay.up.buf, w->relay.up.len);
+        *dir = 1;
+    }
+    t_windows_free(tw);
+    return at;
+}
+
+static void swarm_down(struct swarm *w)
+{
+    mt_session_free(w->b);
+    mt_session_free(w->a);
+    relay_stop(&w->relay);
+    relay_free(&w->relay);
+    free(w->data);
+    mt_free(w->torrent);
+}
+
+/* ------------------------------------------------------------- tests */
+
+static void report(const char *what, struct swarm *w, int64_t ms)
+{
+    double secs = ms > 0 ? ms / 1000.0 : 0.001;
+    fprintf(stderr, "check_crypt: %s: %zu MiB in %.2f s (%.1f MiB/s); relay saw %zu bytes down, %zu up\n", what,
+            w->size / MIB, secs, (double)w->size / MIB / secs, w->relay.down.len, w->relay.up.len);
+}
+
+START_TEST(test_require_64mib)
+{
+    struct swarm w;
+    mt_crypt_stats sa, sb;
+    int dir;
+    swarm_up(&w, 1, MT_CRYPT_REQUIRE, MT_CRYPT_REQUIRE, 64 * MIB);
+    int64_t ms = swarm_download(&w, 150000);
+    ck_assert_msg(ms >= 0, "64 MiB did not arrive through the encrypted link");
+    swarm_check_file(&w);
+    mt_crypt_get_stats(w.a, &sa);
+    mt_crypt_get_stats(w.b, &sb);
+    relay_stop(&w.relay);
+    report("encrypted (require/require)", &w, ms);
+    ck_assert_msg(w.relay.down.len > w.size, "relay saw only %zu bytes", w.relay.down.len);
+    long at = swarm_leak(&w, &dir);
+    ck_assert_msg(at < 0, "a 64-byte window of the file is on the wire (%s, offset %ld)", dir ? "up" : "down", at);
+    ck_assert_msg(sa.upgraded >= 1 && sb.upgraded >= 1, "upgraded %llu / %llu", (unsigned long long)sa.upgraded,
+                  (unsigned long long)sb.upgraded);
+    ck_assert(sa.failed == 0 && sb.failed == 0);
+    swarm_down(&w);
+}
+END_TEST
+
+/* Control: the same transfer without the plugin leaks the file to the
+ * relay, so the window check can fail; also the plain throughput. */
+START_TEST(test_plain_control)
+{
+    struct swarm w;
+    int dir;
+    swarm_up(&w, 2, NO_PLUGIN, NO_PLUGIN, 64 * MIB);
+    int64_t ms = swarm_download(&w, 150000);
+    ck_assert_msg(ms >= 0, "64 MiB did not arrive over the plain link");
+    swarm_check_file(&w);
+    relay_stop(&w.relay);
+    report("plain (no plugin)", &w, ms);
+    long at = swarm_leak(&w, &dir);
+    ck_assert_msg(at >= 0, "the plain transfer shows no window of the file: the check is blind");
+    swarm_down(&w);
+}
+END_TEST
+
+START_TEST(test_prefer_plain_peer)
+{
+    struct swarm w;
+    mt_crypt_stats sa;
+    swarm_up(&w, 3, MT_CRYPT_PREFER, NO_PLUGIN, 2 * MIB);
+    int64_t ms = swarm_download(&w, 30000);
+    ck_assert_msg(ms >= 0, "a peer without the extension could not download from a prefer seed");
+    swarm_check_file(&w);
+    mt_crypt_get_stats(w.a, &sa);
+    ck_assert_msg(sa.plain >= 1 && sa.upgraded == 0 && sa.refused == 0, "plain %llu upgraded %llu refused %llu",
+                  (unsigned long long)sa.plain, (unsigned long long)sa.upgraded, (unsigned long long)sa.refused);
+    swarm_down(&w);
+}
+END_TEST
+
+START_TEST(test_require_refuses_plain_peer)
+{
+    struct swarm w;
+    mt_crypt_stats sa;
+    mt_torrent_status st;
+    int dir;
+    swarm_up(&w, 4, MT_CRYPT_REQUIRE, NO_PLUGIN, 2 * MIB);
+    int64_t ms = swarm_download(&w, 10000);
+    ck_assert_msg(ms < 0, "a peer without the extension downloaded from a require seed");
+    t_status(w.b, w.id, &st);
+    ck_assert_msg(st.total_done == 0, "the plain peer got %lld bytes", (long long)st.total_done);
+    mt_crypt_get_stats(w.a, &sa);
+    ck_assert_msg(sa.refused >= 1 && sa.upgraded == 0, "refused %llu upgraded %llu", (unsigned long long)sa.refused,
+                  (unsigned long long)sa.upgraded);
+    ck_assert_msg(w.relay.accepted >= 1, "the peer never reached the seed");
+    relay_stop(&w.relay);
+    ck_assert_msg(swarm_leak(&w, &dir) < 0, "file bytes reached a refused peer");
+    swarm_down(&w);
+}
+END_TEST
+
+/* Over libtorrent's RC4 protocol encryption the switch replaces RC4. */
+START_TEST(test_prefer_over_rc4)
+{
+    struct swarm w;
+    mt_crypt_stats sa, sb;
+    mt_error err;
+    int dir;
+    swarm_up(&w, 5, MT_CRYPT_PREFER, MT_CRYPT_PREFER, 4 * MIB);
+    ck_assert(mt_session_set_setting(w.a, "prefer_rc4", "true", &err) == 0);
+    ck_assert(mt_session_set_setting(w.b, "prefer_rc4", "true", &err) == 0);
+    ck_assert(mt_session_set_setting(w.b, "out_enc_policy", "0", &err) == 0); /* pe_forced */
+    int64_t ms = swarm_download(&w, 30000);
+    ck_assert_msg(ms >= 0, "download over rc4 + lt_mtcrypt failed");
+    swarm_check_file(&w);
+    mt_crypt_get_stats(w.a, &sa);
+    mt_crypt_get_stats(w.b, &sb);
+    ck_assert_msg(sa.upgraded >= 1 && sb.upgraded >= 1, "upgraded %llu / %llu", (unsigned long long)sa.upgraded,
+                  (unsigned long long)sb.upgraded);
+    relay_stop(&w.relay);
+    ck_assert(swarm_leak(&w, &dir) < 0);
+    swarm_down(&w);
+}
+END_TEST
+
+START_TEST(test_enable_args)
+{
+    mt_error err;
+    mt_session *s = t_session("127.0.98.61", NO_PLUGIN);
+    mt_crypt_stats st;
+    ck_assert_int_eq(mt_crypt_enable(NULL, MT_CRYPT_PREFER, &err), MT_EINVAL);
+    ck_assert_int_eq(mt_crypt_enable(s, (mt_crypt_mode)7, &err), MT_EINVAL);
+    ck_assert_int_eq(mt_crypt_enable(s, MT_CRYPT_OFF, &err), MT_OK);
+    ck_assert_int_eq(mt_crypt_enable(s, MT_CRYPT_REQUIRE, &err), MT_OK);
+    ck_assert_int_eq(mt_crypt_enable(s, MT_CRYPT_PREFER, &err), MT_EEXIST);
+    mt_crypt_get_stats(s, &st);
+    ck_assert(st.upgraded == 0 && st.refused == 0 && st.plain == 0 && st.failed == 0);
+    mt_crypt_get_stats(NULL, &st);
+    mt_session_free(s);
+}
+END_TEST
+
+static Suite *crypt_suite(void)
+{
+    Suite *s = suite_create("crypt");
+    TCase *tc = tcase_create("links");
+    tcase_add_checked_fixture(tc, base_up, base_down);
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, test_enable_args);
+    tcase_add_test(tc, test_require_64mib);
+    tcase_add_test(tc, test_plain_control);
+    tcase_add_test(tc, test_prefer_plain_peer);
+    tcase_add_test(tc, test_require_refuses_plain_peer);
+    tcase_add_test(tc, test_prefer_over_rc4);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(crypt_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
