@@ -5,7 +5,7 @@
 # rows of all runs together. Exits non-zero if any benchmark fails.
 # Traffic stays on 127.0.40.x (DHT), 127.0.41.x (download), and 127.0.42.x
 # (testnet) with 127.0.43.x (mtd processes) for bench_mtd, which runs the
-# daemon built in BUILDDIR/mtd/mtd, and 127.0.77.x for bench_blob.
+# daemon built in BUILDDIR/mtd/mtd, 127.0.77.x for bench_blob, 127.0.96-97.x for bench_push.
 set -u
 
 if [ $# -ne 1 ] || [ ! -d "$1" ]; then
@@ -14,7 +14,7 @@ if [ $# -ne 1 ] || [ ! -d "$1" ]; then
 fi
 B=$(cd "$1" && pwd)
 
-for p in bench_dht bench_download bench_manifest bench_mtd bench_blob; do
+for p in bench_dht bench_download bench_manifest bench_mtd bench_blob bench_push; do
     if [ ! -x "$B/bench/$p" ]; then
         echo "run.sh: $B/bench/$p is not built (run: make bench/$p)" >&2
         exit 2
@@ -66,6 +66,8 @@ run "$B/bench/bench_mtd" --mtd "$B/mtd/mtd" --addr 127.0.42.1 --daemon-addr 127.
 # Blobs: ingest/reassembly against raw crypto, RSS of a 2 GiB ingest, and a
 # 1 GiB pack fetch against a plain 1 GiB download (127.0.77.x).
 run "$B/bench/bench_blob"
+# Push against poll: update latency to 20 and 50 subscribers (127.0.96.x/97.x).
+run "$B/bench/bench_push"
 
 echo "## Markdown rows"
 i=1

@@ -22,7 +22,8 @@
  * (mt_session_set_setting) on sessions that rely on it.
  *
  * Threading: all functions may be called from the thread that owns the
- * mt_session; mt_push_peer_count and mt_push_get_stats from any thread.
+ * mt_session; mt_push_peer_count, mt_push_get_stats and the codec
+ * (mt_push_decode, mt_push_encode, mt_push_item_clear) from any thread.
  */
 #ifndef MT_PUSH_H
 #define MT_PUSH_H
@@ -97,6 +98,46 @@ typedef struct mt_push_stats {
 
 /* Counters since mt_push_enable; all zero if push is not enabled. */
 void mt_push_get_stats(mt_session *s, mt_push_stats *st);
+
+/* ------------------------------------------------------------------ */
+/* The message codec (pure: no session; any thread)                    */
+/* ------------------------------------------------------------------ */
+
+/* One item as carried by an lt_megatorrent message. */
+typedef struct mt_push_item {
+    uint8_t  k[32];                  /* Ed25519 public key */
+    uint8_t  salt[MT_DHT_SALT_MAX];
+    size_t   salt_len;               /* 0: no salt */
+    int64_t  seq;                    /* >= 1 */
+    uint8_t *v;                      /* bencoded value (malloc'd; mt_free or mt_push_item_clear) */
+    size_t   v_len;
+    uint8_t  sig[64];
+    uint8_t  target[20];             /* SHA-1(k || salt); set by mt_push_decode, ignored by mt_push_encode */
+} mt_push_item;
+
+/*
+ * Decode and validate one lt_megatorrent message body, the checks the
+ * receiving worker makes before its signature check: a bencoded dict that is
+ * the whole message, no larger than max_message bytes, with k (32 bytes),
+ * sig (64 bytes), seq (>= 1), v (canonical bencoding, under 1000 bytes) and
+ * optionally salt (a string of <= 64 bytes; empty means none). Other keys
+ * are ignored. The signature is NOT checked (mt_dht_verify_mutable does).
+ * On success *out holds copies and the target; release with
+ * mt_push_item_clear. On failure *out is zeroed: MT_EINVAL naming what is
+ * wrong, or MT_ENOMEM.
+ */
+int mt_push_decode(const uint8_t *msg, size_t len, size_t max_message, mt_push_item *out, mt_error *err);
+
+/* Free it->v and zero *it. NULL ok. */
+void mt_push_item_clear(mt_push_item *it);
+
+/*
+ * Encode an item as the canonical message mt_push_send puts on the wire
+ * (sorted keys; salt left out when empty). *msg is malloc'd (mt_free).
+ * MT_EINVAL for the items mt_push_send refuses (seq < 1, salt > 64 bytes,
+ * v empty, >= 1000 bytes or not canonical bencoding).
+ */
+int mt_push_encode(const mt_push_item *it, uint8_t **msg, size_t *len, mt_error *err);
 
 #ifdef __cplusplus
 }

@@ -14,6 +14,7 @@
 #include <cinttypes>
 #include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <list>
@@ -235,63 +236,47 @@ void push_core::run()
     }
 }
 
+// Frees an item's value on every way out of push_core::check.
+struct item_holder {
+    mt_push_item it;
+    item_holder() { memset(&it, 0, sizeof it); }
+    ~item_holder() { mt_push_item_clear(&it); }
+    item_holder(item_holder const&) = delete;
+    item_holder& operator=(item_holder const&) = delete;
+};
+
 // Decode, de-duplicate, verify and post one message (worker thread).
 void push_core::check(job const& j)
 {
-    lt::error_code ec;
-    int pos = 0;
-    // A message is at most max_message bytes, so it cannot hold more tokens.
-    lt::bdecode_node root = lt::bdecode({j.body.data(), static_cast<std::ptrdiff_t>(j.body.size())}, ec, &pos,
-                                        100, static_cast<int>(cfg.max_message) + 16);
-    if (ec || root.type() != lt::bdecode_node::dict_t ||
-        root.data_section().size() != static_cast<std::ptrdiff_t>(j.body.size())) {
+    item_holder h;
+    mt_push_item& it = h.it;
+    int rc = mt_push_decode(reinterpret_cast<uint8_t const*>(j.body.data()), j.body.size(), cfg.max_message, &it,
+                            nullptr);
+    if (rc == MT_ENOMEM) {
+        bump(stats.rate_limited);  // nowhere to put it: dropped like a full queue
+        return;
+    }
+    if (rc != MT_OK) {
         bump(stats.malformed);
         return;
     }
-    lt::bdecode_node k = root.dict_find_string("k");
-    lt::bdecode_node salt = root.dict_find("salt");
-    lt::bdecode_node seqn = root.dict_find_int("seq");
-    lt::bdecode_node v = root.dict_find("v");
-    lt::bdecode_node sig = root.dict_find_string("sig");
-    if (!k || k.string_length() != 32 || !sig || sig.string_length() != 64 || !seqn || !v ||
-        (salt && (salt.type() != lt::bdecode_node::string_t || salt.string_length() > MT_DHT_SALT_MAX))) {
-        bump(stats.malformed);
-        return;
-    }
-    std::int64_t const seq = seqn.int_value();
-    lt::span<char const> vbytes = v.data_section();
-    auto const* vp = reinterpret_cast<uint8_t const*>(vbytes.data());
-    std::size_t const vlen = static_cast<std::size_t>(vbytes.size());
-    // The signature covers v's bytes as sent, so they must be the one
-    // canonical encoding (what a DHT node would store and return).
-    if (seq < 1 || vlen > MT_DHT_VALUE_MAX || mt_bencode_check(vp, vlen, nullptr) != MT_OK) {
-        bump(stats.malformed);
-        return;
-    }
-    lt::string_view saltv = salt ? salt.string_value() : lt::string_view();
-    auto const* pk = reinterpret_cast<uint8_t const*>(k.string_ptr());
-    auto const* sp = reinterpret_cast<uint8_t const*>(saltv.data());
-    auto const* sg = reinterpret_cast<uint8_t const*>(sig.string_ptr());
-
-    uint8_t t[20];
-    mt_dht_mutable_target(pk, sp, saltv.size(), t, nullptr);
-    lt::sha1_hash target(reinterpret_cast<char const*>(t));
+    lt::sha1_hash target(reinterpret_cast<char const*>(it.target));
     // Cheap check first: an echo or a replay costs no signature check.
     {
         std::lock_guard<std::mutex> l(seen_mu);
-        if (seen.highest(target) >= seq) {
+        if (seen.highest(target) >= it.seq) {
             bump(stats.duplicate);
             return;
         }
     }
-    if (mt_dht_verify_mutable(pk, sp, saltv.size(), seq, vp, vlen, sg, nullptr) != MT_OK) {
+    if (mt_dht_verify_mutable(it.k, it.salt, it.salt_len, it.seq, it.v, it.v_len, it.sig, nullptr) != MT_OK) {
         bump(stats.bad_signature);
         return;
     }
     // Only verified items enter the map: a forger cannot shadow real seqs.
     {
         std::lock_guard<std::mutex> l(seen_mu);
-        if (!seen.note(target, seq)) {  // sent by us meanwhile
+        if (!seen.note(target, it.seq)) {  // sent by us meanwhile
             bump(stats.duplicate);
             return;
         }
@@ -301,22 +286,20 @@ void push_core::check(job const& j)
     memset(&ev, 0, sizeof ev);
     ev.type = MT_EVENT_PUSH;
     memcpy(ev.target, j.torrent.data(), 20);
-    memcpy(ev.pubkey, pk, 32);
-    memcpy(ev.signature, sg, 64);
-    ev.salt_len = saltv.size();
+    memcpy(ev.pubkey, it.k, 32);
+    memcpy(ev.signature, it.sig, 64);
+    ev.salt_len = it.salt_len;
     if (ev.salt_len)
-        memcpy(ev.salt, sp, ev.salt_len);
-    ev.seq = seq;
-    ev.data = static_cast<uint8_t*>(malloc(vlen));
-    if (!ev.data) {
-        bump(stats.rate_limited);  // nowhere to put it: dropped like a full queue
-        return;
-    }
-    memcpy(ev.data, vp, vlen);
-    ev.data_len = vlen;
+        memcpy(ev.salt, it.salt, ev.salt_len);
+    ev.seq = it.seq;
     mtcapi::copy_str(ev.endpoint, sizeof ev.endpoint, j.endpoint);
-    snprintf(ev.message, sizeof ev.message, "lt_megatorrent push of seq %" PRId64 " from %s", seq,
+    snprintf(ev.message, sizeof ev.message, "lt_megatorrent push of seq %" PRId64 " from %s", it.seq,
              j.endpoint.c_str());
+    // The decoded copy of v becomes the event's data.
+    ev.data = it.v;
+    ev.data_len = it.v_len;
+    it.v = nullptr;
+    it.v_len = 0;
     // Counted before posting, so whoever sees the event sees the count.
     bump(stats.delivered);
     if (!mtcapi::post_event(s, ev)) {  // takes ev.data, or frees it
@@ -523,6 +506,37 @@ void append_str(std::string& out, char const* key, void const* p, std::size_t n)
     out.append(static_cast<char const*>(p), n);
 }
 
+// The item rules mt_push_send and mt_push_encode share (pointers checked by the caller).
+int check_item(uint8_t const* salt, std::size_t salt_len, std::int64_t seq, uint8_t const* v, std::size_t v_len,
+               mt_error* err)
+{
+    if (seq < 1)
+        return mt_error_set(err, MT_EINVAL, "seq must be >= 1, not %" PRId64, seq);
+    if (salt_len > MT_DHT_SALT_MAX)
+        return mt_error_set(err, MT_EINVAL, "salt is %zu bytes; BEP-44 allows at most 64", salt_len);
+    if (salt_len && !salt)
+        return mt_error_set(err, MT_EINVAL, "salt pointer is NULL");
+    if (v_len == 0 || v_len > MT_DHT_VALUE_MAX)
+        return mt_error_set(err, MT_EINVAL, "bencoded value is %zu bytes; BEP-44 items must be 1-999", v_len);
+    return mt_bencode_check(v, v_len, err);
+}
+
+// The wire message. Keys in sorted order, so it is canonical bencoding.
+void build_body(std::string& body, uint8_t const* pk, uint8_t const* salt, std::size_t salt_len, std::int64_t seq,
+                uint8_t const* v, std::size_t v_len, uint8_t const* sig)
+{
+    body.reserve(160 + salt_len + v_len);
+    body += 'd';
+    append_str(body, "1:k", pk, 32);
+    if (salt_len)
+        append_str(body, "4:salt", salt, salt_len);
+    body += "3:seqi" + std::to_string(seq) + "e";
+    append_str(body, "3:sig", sig, 64);
+    body += "1:v";
+    body.append(reinterpret_cast<char const*>(v), v_len);
+    body += 'e';
+}
+
 // Find the torrent, then hand body to the network thread:
 // torrent_handle::add_extension posts the factory there (async_call ->
 // dispatch on the session's io_context -> torrent::add_extension_fun), and
@@ -620,34 +634,16 @@ int mt_push_send(mt_session* s, const uint8_t id[20], const uint8_t pk[32], cons
         *queued = 0;
     if (!s || !id || !pk || !sig || !v)
         return mt_error_set(err, MT_EINVAL, "session, torrent id, key, value and signature are required");
-    if (seq < 1)
-        return mt_error_set(err, MT_EINVAL, "seq must be >= 1, not %" PRId64, seq);
-    if (salt_len > MT_DHT_SALT_MAX)
-        return mt_error_set(err, MT_EINVAL, "salt is %zu bytes; BEP-44 allows at most 64", salt_len);
-    if (salt_len && !salt)
-        return mt_error_set(err, MT_EINVAL, "salt pointer is NULL");
-    if (v_len == 0 || v_len > MT_DHT_VALUE_MAX)
-        return mt_error_set(err, MT_EINVAL, "bencoded value is %zu bytes; BEP-44 items must be 1-999", v_len);
     try {
-        int rc = mt_bencode_check(v, v_len, err);
+        int rc = check_item(salt, salt_len, seq, v, v_len, err);
         if (rc)
             return rc;
         std::shared_ptr<push_core> core = core_of(s);
         if (!core)
             return mt_error_set(err, MT_ESTATE, "push is not enabled on this session");
 
-        // Keys in sorted order, so the message is canonical bencoding.
         auto body = std::make_shared<std::string>();
-        body->reserve(160 + salt_len + v_len);
-        *body += 'd';
-        append_str(*body, "1:k", pk, 32);
-        if (salt_len)
-            append_str(*body, "4:salt", salt, salt_len);
-        *body += "3:seqi" + std::to_string(seq) + "e";
-        append_str(*body, "3:sig", sig, 64);
-        *body += "1:v";
-        body->append(reinterpret_cast<char const*>(v), v_len);
-        *body += 'e';
+        build_body(*body, pk, salt, salt_len, seq, v, v_len, sig);
         if (body->size() > core->cfg.max_message)
             return mt_error_set(err, MT_EINVAL, "message is %zu bytes, over max_message (%zu)", body->size(),
                                 core->cfg.max_message);
@@ -717,6 +713,122 @@ void mt_push_get_stats(mt_session* s, mt_push_stats* st)
         st->duplicate = ld(a.duplicate);
         st->sent = ld(a.sent);
     } catch (...) {
+    }
+}
+
+void mt_push_item_clear(mt_push_item* it)
+{
+    if (!it)
+        return;
+    free(it->v);
+    memset(it, 0, sizeof *it);
+}
+
+int mt_push_decode(const uint8_t* msg, size_t len, size_t max_message, mt_push_item* out, mt_error* err)
+{
+    mt_error_clear(err);
+    if (!out)
+        return mt_error_set(err, MT_EINVAL, "out is required");
+    memset(out, 0, sizeof *out);
+    if (!msg && len)
+        return mt_error_set(err, MT_EINVAL, "message pointer is NULL");
+    if (len > max_message)
+        return mt_error_set(err, MT_EINVAL, "message is %zu bytes, over max_message (%zu)", len, max_message);
+    try {
+        static char const empty[1] = {0};
+        char const* p = msg ? reinterpret_cast<char const*>(msg) : empty;
+        lt::error_code ec;
+        int pos = 0;
+        // A message is at most max_message bytes, so it cannot hold more
+        // tokens; the clamp only keeps the int in range for huge caps.
+        int const tokens = static_cast<int>(std::min(max_message, kRawMax)) + 16;
+        lt::bdecode_node root = lt::bdecode({p, static_cast<std::ptrdiff_t>(len)}, ec, &pos, 100, tokens);
+        if (ec)
+            return mt_error_set(err, MT_EINVAL, "not bencoding (%s at byte %d)", ec.message().c_str(), pos);
+        if (root.type() != lt::bdecode_node::dict_t)
+            return mt_error_set(err, MT_EINVAL, "not a bencoded dict");
+        std::size_t const used = static_cast<std::size_t>(root.data_section().size());
+        if (used != len)
+            return mt_error_set(err, MT_EINVAL, "%zu bytes after the dict", len - used);
+        lt::bdecode_node k = root.dict_find_string("k");
+        lt::bdecode_node salt = root.dict_find("salt");
+        lt::bdecode_node seqn = root.dict_find_int("seq");
+        lt::bdecode_node v = root.dict_find("v");
+        lt::bdecode_node sig = root.dict_find_string("sig");
+        if (!k || k.string_length() != 32)
+            return mt_error_set(err, MT_EINVAL, "k is missing or not a 32-byte string");
+        if (!sig || sig.string_length() != 64)
+            return mt_error_set(err, MT_EINVAL, "sig is missing or not a 64-byte string");
+        if (!seqn)
+            return mt_error_set(err, MT_EINVAL, "seq is missing or not an integer");
+        if (!v)
+            return mt_error_set(err, MT_EINVAL, "v is missing");
+        if (salt && (salt.type() != lt::bdecode_node::string_t || salt.string_length() > MT_DHT_SALT_MAX))
+            return mt_error_set(err, MT_EINVAL, "salt is not a string of at most 64 bytes");
+        std::int64_t const seq = seqn.int_value();
+        if (seq < 1)
+            return mt_error_set(err, MT_EINVAL, "seq must be >= 1, not %" PRId64, seq);
+        lt::span<char const> vbytes = v.data_section();
+        auto const* vp = reinterpret_cast<uint8_t const*>(vbytes.data());
+        std::size_t const vlen = static_cast<std::size_t>(vbytes.size());
+        if (vlen > MT_DHT_VALUE_MAX)
+            return mt_error_set(err, MT_EINVAL, "v is %zu bytes; BEP-44 allows at most 999", vlen);
+        // The signature covers v's bytes as sent, so they must be the one
+        // canonical encoding (what a DHT node would store and return).
+        int rc = mt_bencode_check(vp, vlen, err);
+        if (rc) {
+            mt_error_prefix(err, "v");
+            return rc;
+        }
+        lt::string_view saltv = salt ? salt.string_value() : lt::string_view();
+        out->v = static_cast<uint8_t*>(malloc(vlen));
+        if (!out->v)
+            return mt_error_set(err, MT_ENOMEM, "out of memory copying v");
+        memcpy(out->v, vp, vlen);
+        out->v_len = vlen;
+        memcpy(out->k, k.string_ptr(), 32);
+        memcpy(out->sig, sig.string_ptr(), 64);
+        out->salt_len = saltv.size();
+        if (out->salt_len)
+            memcpy(out->salt, saltv.data(), out->salt_len);
+        out->seq = seq;
+        mt_dht_mutable_target(out->k, out->salt, out->salt_len, out->target, nullptr);
+        return MT_OK;
+    } catch (std::bad_alloc const&) {
+        mt_push_item_clear(out);
+        return mt_error_set(err, MT_ENOMEM, "out of memory decoding a push message");
+    } catch (std::exception const& e) {
+        mt_push_item_clear(out);
+        return mt_error_set(err, MT_EINVAL, "push message: %s", e.what());
+    }
+}
+
+int mt_push_encode(const mt_push_item* it, uint8_t** msg, size_t* len, mt_error* err)
+{
+    mt_error_clear(err);
+    if (msg)
+        *msg = nullptr;
+    if (len)
+        *len = 0;
+    if (!it || !msg || !len || !it->v)
+        return mt_error_set(err, MT_EINVAL, "item, its value and both outputs are required");
+    try {
+        int rc = check_item(it->salt, it->salt_len, it->seq, it->v, it->v_len, err);
+        if (rc)
+            return rc;
+        std::string body;
+        build_body(body, it->k, it->salt, it->salt_len, it->seq, it->v, it->v_len, it->sig);
+        auto* out = static_cast<uint8_t*>(malloc(body.size()));
+        if (!out)
+            return mt_error_set(err, MT_ENOMEM, "out of memory encoding a push message");
+        memcpy(out, body.data(), body.size());
+        *msg = out;
+        *len = body.size();
+        return MT_OK;
+    } catch (std::bad_alloc const&) {
+        return mt_error_set(err, MT_ENOMEM, "out of memory encoding a push message");
+    } catch (std::exception const& e) {
+        return mtcapi::set_from_exception(err, MT_EENGINE, e.what(), "encoding a push message");
     }
 }
 

@@ -1,11 +1,12 @@
 #!/bin/sh
 # build.sh SRCDIR OUTDIR - build the libFuzzer targets test/fuzz/fuzz_*.c.
 #
-# The library sources are compiled here, with coverage instrumentation and
-# ASan/UBSan, into OUTDIR/obj (once, reused by every target; rebuilt when a
-# source or header is newer). Targets that test daemon code also get the
-# mtd/ sources they name in extra_srcs_of. libtorrent, libsodium and cJSON
-# stay the system's uninstrumented shared libraries.
+# The library sources (megatorrent/*.c, capi/*.cpp, plugin/*.cpp) are
+# compiled here, with coverage instrumentation and ASan/UBSan, into
+# OUTDIR/obj (once, reused by every target; rebuilt when a source or header
+# is newer). Targets that test daemon code also get the mtd/ sources they
+# name in extra_srcs_of. libtorrent, libsodium and cJSON stay the system's
+# uninstrumented shared libraries.
 set -eu
 
 if [ $# -ne 2 ]; then
@@ -35,9 +36,12 @@ PKG_CFLAGS=$(pkg-config --cflags $PKGS)
 PKG_LIBS=$(pkg-config --libs $PKGS)
 
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
-COMMON="-g -O1 $SAN -I$OUTDIR -I$SRCDIR/capi -I$SRCDIR/megatorrent -I$SRCDIR/mtd $PKG_CFLAGS"
+COMMON="-g -O1 $SAN -I$OUTDIR -I$SRCDIR/capi -I$SRCDIR/megatorrent -I$SRCDIR/plugin -I$SRCDIR/mtd $PKG_CFLAGS"
 LIB_CFLAGS="-std=c11 -fsanitize=fuzzer-no-link $COMMON"
 LIB_CXXFLAGS="-std=c++17 -fsanitize=fuzzer-no-link $COMMON"
+# The plugin works on libtorrent's peer_connection, whose typeinfo
+# libtorrent does not export: clang's vptr checks on it would not link.
+PLUGIN_CXXFLAGS="$LIB_CXXFLAGS -fno-sanitize=vptr"
 FUZZ_CFLAGS="-std=c11 -fsanitize=fuzzer -I$SRCDIR/test/fuzz $COMMON"
 LDFLAGS="-fsanitize=fuzzer $SAN"
 
@@ -63,10 +67,10 @@ if [ -f "$cfg" ] && cmp -s "$cfg" "$cfg.new"; then rm -f "$cfg.new"; else mv "$c
 
 # Flags in effect: a change forces a rebuild.
 stamp=$OBJDIR/flags
-printf '%s\n%s\n%s\n%s\n%s\n' "$CC" "$CXX" "$LIB_CFLAGS" "$LIB_CXXFLAGS" "$FUZZ_CFLAGS" >"$stamp.new"
+printf '%s\n%s\n%s\n%s\n%s\n%s\n' "$CC" "$CXX" "$LIB_CFLAGS" "$LIB_CXXFLAGS" "$PLUGIN_CXXFLAGS" "$FUZZ_CFLAGS" >"$stamp.new"
 if [ -f "$stamp" ] && cmp -s "$stamp" "$stamp.new"; then rm -f "$stamp.new"; else mv "$stamp.new" "$stamp"; fi
 
-HEADERS="$SRCDIR/capi/*.h $SRCDIR/capi/*.hpp $SRCDIR/megatorrent/*.h $SRCDIR/test/fuzz/*.h $cfg $stamp"
+HEADERS="$SRCDIR/capi/*.h $SRCDIR/capi/*.hpp $SRCDIR/megatorrent/*.h $SRCDIR/plugin/*.h $SRCDIR/test/fuzz/*.h $cfg $stamp"
 XDEPS= # more headers for the object being compiled (mtd/*.h for daemon code)
 
 # stale OBJ SRC: true if OBJ is missing or older than SRC, a header or flags.
@@ -87,6 +91,9 @@ compile() { # compile LANG SRC OBJ
         elif [ "$1" = fuzz ]; then
             # shellcheck disable=SC2086
             "$CC" $FUZZ_CFLAGS -c "$2" -o "$3.tmp" || die "compiling $2 failed"
+        elif [ "$1" = plugin ]; then
+            # shellcheck disable=SC2086
+            "$CXX" $PLUGIN_CXXFLAGS -c "$2" -o "$3.tmp" || die "compiling $2 failed"
         else
             # shellcheck disable=SC2086
             "$CXX" $LIB_CXXFLAGS -c "$2" -o "$3.tmp" || die "compiling $2 failed"
@@ -104,6 +111,11 @@ done
 for src in "$SRCDIR"/capi/*.cpp; do
     obj=$OBJDIR/capi_$(basename "$src" .cpp).o
     compile cxx "$src" "$obj"
+    LIBOBJS="$LIBOBJS $obj"
+done
+for src in "$SRCDIR"/plugin/*.cpp; do
+    obj=$OBJDIR/plugin_$(basename "$src" .cpp).o
+    compile plugin "$src" "$obj"
     LIBOBJS="$LIBOBJS $obj"
 done
 
