@@ -143,113 +143,10 @@ static double rate(double mib, double ms)
     return ms > 0 ? mib / (ms / 1e3) : 0;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
 
-/* Read up to n bytes (short only at end of file); -1 on error. */
-static ssize_t read_full(int fd, uint8_t *p, size_t n)
-{
-    size_t got = 0;
-    while (got < n) {
-        ssize_t r = read(fd, p + got, n - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            return -1;
-        if (r == 0)
-            break;
-        got += (size_t)r;
-    }
-    return (ssize_t)got;
-}
 
-static void fill_random(uint8_t *buf, size_t n)
-{
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        uint64_t x = rng_next();
-        memcpy(buf + i, &x, 8);
-    }
-    for (; i < n; i++)
-        buf[i] = (uint8_t)rng_next();
-}
 
-/* bytes of pseudo-random data into a new file, fsync'd (untimed). */
-static int write_random_file(const char *path, uint64_t bytes, uint8_t *buf)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        fprintf(stderr, BENCH_NAME ": cannot create %s: %s\n", path, strerror(errno));
-        return -1;
-    }
-    for (uint64_t done = 0; done < bytes;) {
-        size_t n = bytes - done < CHUNK ? (size_t)(bytes - done) : CHUNK;
-        fill_random(buf, n);
-        if (write_all(fd, buf, n) != 0) {
-            fprintf(stderr, BENCH_NAME ": writing %s: %s\n", path, strerror(errno));
-            close(fd);
-            return -1;
-        }
-        done += n;
-        if (interrupted) {
-            close(fd);
-            return -1;
-        }
-    }
-    if (fsync(fd) != 0 || close(fd) != 0) {
-        fprintf(stderr, BENCH_NAME ": flushing %s: %s\n", path, strerror(errno));
-        return -1;
-    }
-    return 0;
-}
 
-/* 0 if a and b have the same bytes; otherwise says where they differ. */
-static int compare_files(const char *a, const char *b, uint8_t *ba, uint8_t *bb)
-{
-    int fa = open(a, O_RDONLY | O_CLOEXEC), fb = open(b, O_RDONLY | O_CLOEXEC), rc = -1;
-    uint64_t off = 0;
-    if (fa < 0 || fb < 0) {
-        fprintf(stderr, BENCH_NAME ": VERIFY FAILED: cannot open %s: %s\n", fa < 0 ? a : b, strerror(errno));
-        goto out;
-    }
-    for (;;) {
-        ssize_t na = read_full(fa, ba, CHUNK), nb = read_full(fb, bb, CHUNK);
-        if (na < 0 || nb < 0) {
-            fprintf(stderr, BENCH_NAME ": VERIFY FAILED: read error: %s\n", strerror(errno));
-            goto out;
-        }
-        if (na != nb || memcmp(ba, bb, (size_t)na) != 0) {
-            ssize_t i = 0;
-            while (i < na && i < nb && ba[i] == bb[i])
-                i++;
-            fprintf(stderr,
-                    BENCH_NAME ": VERIFY FAILED: %s and %s differ at byte %" PRIu64 " (chunk of %zd vs %zd bytes)\n",
-                    a, b, off + (uint64_t)i, na, nb);
-            goto out;
-        }
-        if (na == 0)
-            break;
-        off += (uint64_t)na;
-    }
-    rc = 0;
-out:
-    if (fa >= 0)
-        close(fa);
-    if (fb >= 0)
-        close(fb);
-    return rc;
-}
 
 static int make_dir(const char *path)
 {
@@ -303,7 +200,7 @@ static int run_raw(long mib, int repeat, raw_result *res)
         fprintf(stderr, BENCH_NAME ": out of memory for the raw buffers\n");
         goto out;
     }
-    fill_random(src, n * CHUNK);
+    bench_fill_random(src, n * CHUNK);
     randombytes_buf(keys, n * 32);
     randombytes_buf(nonces, n * 12);
     /* Ciphertexts for the decrypt passes (untimed). */
@@ -399,7 +296,7 @@ static int run_io_only(const char *src, const char *dir, uint8_t *buf, double *m
     }
     for (;;) {
         char name[32], tmp[40];
-        ssize_t got = read_full(in, buf, CHUNK);
+        ssize_t got = bench_read_full(in, buf, CHUNK);
         int fd;
         if (got < 0)
             goto out;
@@ -408,7 +305,7 @@ static int run_io_only(const char *src, const char *dir, uint8_t *buf, double *m
         snprintf(name, sizeof name, "%08x", n++);
         snprintf(tmp, sizeof tmp, "%s.tmp", name);
         fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-        if (fd < 0 || write_all(fd, buf, (size_t)got) != 0 || close(fd) != 0 || renameat(dfd, tmp, dfd, name) != 0) {
+        if (fd < 0 || mt_fd_write_all(fd, buf, (size_t)got) != 0 || close(fd) != 0 || renameat(dfd, tmp, dfd, name) != 0) {
             fprintf(stderr, BENCH_NAME ": I/O-only: writing %s/%s: %s\n", dir, name, strerror(errno));
             goto out;
         }
@@ -867,7 +764,7 @@ static int run_fetch(swarm_ctx *c, fetch_result *res)
     b = NULL;
     mt_session_free(a);
     a = NULL;
-    if (compare_files(c->src_file, c->fetch_out, c->ba, c->bb) != 0)
+    if (bench_compare_files(c->src_file, c->fetch_out, c->ba, c->bb) != 0)
         goto out;
     rc = 0;
 out:
@@ -987,7 +884,7 @@ static int run_torrent(swarm_ctx *c, const uint8_t *t_bytes, size_t t_len, const
     a = NULL;
     if (dl_name) {
         snprintf(dl_file, sizeof dl_file, "%s/%s", c->plain_dir, dl_name);
-        if (compare_files(c->src_file, dl_file, c->ba, c->bb) != 0)
+        if (bench_compare_files(c->src_file, dl_file, c->ba, c->bb) != 0)
             goto out;
     }
     rc = 0;
@@ -1158,7 +1055,7 @@ int main(int argc, char **argv)
     snprintf(ingest_src, sizeof ingest_src, "%s/ingest-src.bin", base);
     snprintf(reasm_out, sizeof reasm_out, "%s/reassembled.bin", base);
     fprintf(stderr, BENCH_NAME ": writing %ld MiB for ingest\n", ingest_mib);
-    if (write_random_file(ingest_src, (uint64_t)ingest_mib << 20, ba) != 0) {
+    if (bench_write_random_file(ingest_src, (uint64_t)ingest_mib << 20, ba, &interrupted) != 0) {
         failed = 1;
         goto cleanup;
     }
@@ -1220,7 +1117,7 @@ int main(int argc, char **argv)
         }
         *(r < 0 ? &re_warm_ms : &re_ms[r]) = now_ms() - t0;
         *(r < 0 ? &re_warm_pre_ms : &re_pre_ms[r]) = lc.t - t0;
-        if (compare_files(ingest_src, reasm_out, ba, bb) != 0) {
+        if (bench_compare_files(ingest_src, reasm_out, ba, bb) != 0) {
             failed = 1;
             goto cleanup;
         }
@@ -1247,7 +1144,7 @@ int main(int argc, char **argv)
         bench_rm_rf(small_blobs);
         if (rss_gib > 0) {
             fprintf(stderr, BENCH_NAME ": writing %ld GiB for the RSS ingest\n", rss_gib);
-            if (write_random_file(rss_src, (uint64_t)rss_gib << 30, ba) != 0) {
+            if (bench_write_random_file(rss_src, (uint64_t)rss_gib << 30, ba, &interrupted) != 0) {
                 failed = 1;
                 goto cleanup;
             }
@@ -1286,7 +1183,7 @@ int main(int argc, char **argv)
             goto cleanup;
         }
         fprintf(stderr, BENCH_NAME ": writing %ld MiB for the swarm, ingesting and packing it\n", swarm_mib);
-        if (write_random_file(swarm_src, (uint64_t)swarm_mib << 20, ba) != 0) {
+        if (bench_write_random_file(swarm_src, (uint64_t)swarm_mib << 20, ba, &interrupted) != 0) {
             failed = 1;
             goto cleanup;
         }

@@ -80,63 +80,8 @@ static double max_of(const double *v, int n)
     return m;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
 
-/* Read up to n bytes (short only at end of file); -1 on error. */
-static ssize_t read_full(int fd, uint8_t *p, size_t n)
-{
-    size_t got = 0;
-    while (got < n) {
-        ssize_t r = read(fd, p + got, n - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            return -1;
-        if (r == 0)
-            break;
-        got += (size_t)r;
-    }
-    return (ssize_t)got;
-}
 
-static int write_random_file(const char *path, uint64_t bytes, uint8_t *buf)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        fprintf(stderr, "bench_download: cannot create %s: %s\n", path, strerror(errno));
-        return -1;
-    }
-    for (uint64_t done = 0; done < bytes;) {
-        size_t n = bytes - done < CHUNK ? (size_t)(bytes - done) : CHUNK;
-        for (size_t i = 0; i + 8 <= CHUNK; i += 8) {
-            uint64_t x = rng_next();
-            memcpy(buf + i, &x, 8);
-        }
-        if (write_all(fd, buf, n) != 0) {
-            fprintf(stderr, "bench_download: writing %s: %s\n", path, strerror(errno));
-            close(fd);
-            return -1;
-        }
-        done += n;
-    }
-    if (fsync(fd) != 0 || close(fd) != 0) {
-        fprintf(stderr, "bench_download: flushing %s: %s\n", path, strerror(errno));
-        return -1;
-    }
-    return 0;
-}
 
 /* Plain copy through the page cache: *copy_ms = read + write, *fsync_ms = the fsync after. */
 static int copy_file(const char *src, const char *dst, uint8_t *buf, double *copy_ms, double *fsync_ms)
@@ -155,8 +100,8 @@ static int copy_file(const char *src, const char *dst, uint8_t *buf, double *cop
     }
     t0 = now_ms();
     for (;;) {
-        ssize_t n = read_full(in, buf, CHUNK);
-        if (n < 0 || (n > 0 && write_all(out, buf, (size_t)n) != 0)) {
+        ssize_t n = bench_read_full(in, buf, CHUNK);
+        if (n < 0 || (n > 0 && mt_fd_write_all(out, buf, (size_t)n) != 0)) {
             fprintf(stderr, "bench_download: copying %s: %s\n", src, strerror(errno));
             close(in);
             close(out);
@@ -179,43 +124,6 @@ static int copy_file(const char *src, const char *dst, uint8_t *buf, double *cop
     return 0;
 }
 
-/* 0 if a and b have the same bytes; otherwise says where they differ. */
-static int compare_files(const char *a, const char *b, uint8_t *ba, uint8_t *bb)
-{
-    int fa = open(a, O_RDONLY | O_CLOEXEC), fb = open(b, O_RDONLY | O_CLOEXEC), rc = -1;
-    uint64_t off = 0;
-    if (fa < 0 || fb < 0) {
-        fprintf(stderr, "bench_download: VERIFY FAILED: cannot open %s: %s\n", fa < 0 ? a : b, strerror(errno));
-        goto out;
-    }
-    for (;;) {
-        ssize_t na = read_full(fa, ba, CHUNK), nb = read_full(fb, bb, CHUNK);
-        if (na < 0 || nb < 0) {
-            fprintf(stderr, "bench_download: VERIFY FAILED: read error: %s\n", strerror(errno));
-            goto out;
-        }
-        if (na != nb || memcmp(ba, bb, (size_t)na) != 0) {
-            ssize_t i = 0;
-            while (i < na && i < nb && ba[i] == bb[i])
-                i++;
-            fprintf(stderr,
-                    "bench_download: VERIFY FAILED: %s and %s differ at byte %" PRIu64
-                    " (chunk of %zd vs %zd bytes)\n",
-                    a, b, off + (uint64_t)i, na, nb);
-            goto out;
-        }
-        if (na == 0)
-            break;
-        off += (uint64_t)na;
-    }
-    rc = 0;
-out:
-    if (fa >= 0)
-        close(fa);
-    if (fb >= 0)
-        close(fb);
-    return rc;
-}
 
 static int make_dir(const char *path)
 {
@@ -434,7 +342,7 @@ static int run_transfer(const char *addr_a, const char *addr_b, const uint8_t *t
     mt_session_free(a);
     a = NULL;
     snprintf(dl_file, sizeof dl_file, "%s/%s", dl_dir, FILE_NAME);
-    if (compare_files(src_file, dl_file, ba, bb) != 0)
+    if (bench_compare_files(src_file, dl_file, ba, bb) != 0)
         goto out;
     rc = 0;
 out:
@@ -594,7 +502,7 @@ int main(int argc, char **argv)
     }
 
     fprintf(stderr, "bench_download: writing %ld MiB of random data under %s\n", size_mib, base);
-    if (write_random_file(src_file, bytes, ba) != 0) {
+    if (bench_write_random_file(src_file, bytes, ba, &interrupted) != 0) {
         failed = 1;
         goto cleanup;
     }
