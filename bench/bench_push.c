@@ -17,12 +17,15 @@
  *     index swarm of mtd instances would: the benchmark waits until the
  *     mean push-peer count has not changed for SETTLE_QUIET_MS (at most
  *     --settle s), so rounds run on a steady topology. Counts are printed.
- *   - Push: each round P signs item seq k and calls mt_push_send. Every
- *     subscriber that gets MT_EVENT_PUSH forwards it once with
- *     mt_push_send(..., except = the sender), as mtd does. Measured: ms
+ *   - Push: each round P signs item seq k and calls mt_push_send (to every
+ *     push peer). Every subscriber that gets MT_EVENT_PUSH forwards it once
+ *     with mt_push_send(..., except = the sender, max_peers = fanout), as
+ *     mtd does with push_fanout. Rounds cycle through the --fanout values
+ *     (default 0 = every peer, and 8, mtd's default), so each is measured
+ *     on the same swarm in the same minutes. Measured per fanout: ms
  *     from P's send to each subscriber's MT_EVENT_PUSH of seq k, and
  *     whether it came from P (direct) or from another subscriber. Rounds
- *     start ROUND_GAP_MS apart, so no connection outruns the default
+ *     (and the forward messages sent per update, the cost) start ROUND_GAP_MS apart, so no connection outruns the default
  *     per-peer bucket (30 a minute, burst 10). All sessions are pumped
  *     from one poll() loop over their mt_session_fd's. --no-forward turns
  *     forwarding off, to see P's fan-out alone.
@@ -62,6 +65,7 @@
 #define SUB_FIRST 2           /* subscriber i listens on 127.0.96.(SUB_FIRST + i) */
 #define MAX_SUBS 250
 #define MAX_LINKS 8
+#define MAX_FANOUTS 4
 #define NET_ADDR "127.0.97.1"
 #define NET_NODES 8
 #define SETUP_MS 120000       /* bounds a hang; times nothing */
@@ -143,6 +147,7 @@ typedef struct bench {
     uint8_t target[20];
     /* counters */
     long forwards, forward_queued, forward_errors;
+    int fanout;           /* max_peers of this round's forwards (0: all) */
     int engine_errors;
     int put_done, put_error;
     double put_ms;
@@ -156,7 +161,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: bench_push [--subs LIST] [--rounds R] [--warmup W] [--poll-rounds P] [--poll-interval S]\n"
-            "                  [--links L] [--settle S] [--seed S] [--no-poll] [--no-forward]\n"
+            "                  [--links L] [--settle S] [--seed S] [--fanout LIST] [--no-poll] [--no-forward]\n"
             "  --subs LIST        subscriber counts, comma-separated (default 20,50; each 2-%d)\n"
             "  --rounds R         measured push rounds per N (default 20)\n"
             "  --warmup W         unmeasured push rounds first (default 2)\n"
@@ -165,10 +170,12 @@ static void usage(FILE *f)
             "  --links L          other subscribers each subscriber connects to (default 2, 0-%d)\n"
             "  --settle S         at most S s for the mesh to settle before the push rounds (default 90)\n"
             "  --seed S           seed for links, phases and delays (default: from the clock)\n"
+            "  --fanout LIST      forward fan-outs the push rounds cycle through (default 0,8; 0 = every peer;\n"
+            "                     at most %d values, each 0-%d)\n"
             "  --no-poll          push part only\n"
             "  --no-forward       subscribers do not forward pushes (P's fan-out alone)\n"
             "Traffic: 127.0.96.1-127.0.96.%d (sessions), 127.0.97.1-8 (DHT testnet).\n",
-            MAX_SUBS, MAX_LINKS, MAX_SUBS + SUB_FIRST - 1);
+            MAX_SUBS, MAX_LINKS, MAX_FANOUTS, MAX_SUBS, MAX_SUBS + SUB_FIRST - 1);
 }
 
 static double rng_unit(void)
@@ -253,7 +260,7 @@ static void on_event(bench *b, int who, mt_event *ev) /* who: -1 = P, else subsc
         if (b->no_forward)
             return;
         if (mt_push_send(s->s, ev->target, ev->pubkey, ev->salt, ev->salt_len, ev->seq, ev->data, ev->data_len,
-                         ev->signature, ev->endpoint, &q, &err) == 0) {
+                         ev->signature, ev->endpoint, b->fanout, &q, &err) == 0) {
             b->forwards++;
             b->forward_queued += q;
         } else if (b->forward_errors++ < 5) {
@@ -392,14 +399,21 @@ static void make_links(bench *b, int links)
     free(adj);
 }
 
+/* The push rounds of one fanout value. */
+typedef struct fanout_result {
+    series push;
+    long samples_wanted, rounds;
+    long direct, forwarded;
+    long forward_queued;  /* forward messages addressed in these rounds */
+} fanout_result;
+
 typedef struct result {
     int n;
-    series push, poll, gets_seen;
-    long push_samples_wanted, poll_samples_wanted;
-    long direct, forwarded;
+    fanout_result f[MAX_FANOUTS];
+    series poll, gets_seen;
+    long poll_samples_wanted;
     double peers_before, peers_settled, peers_after, settle_s;
     int short_links;      /* subscribers that started without all their planned links */
-    long forwards, forward_queued;
     mt_push_stats sub_stats;
     long queued_min, queued_max;
     double gets_per_update;
@@ -411,7 +425,8 @@ typedef struct result {
 
 /* Everything for one N. Returns 0 if every update reached every subscriber. */
 static int run_one(int n, long rounds, long warmup, long poll_rounds, double interval_ms, int links, int do_poll,
-                   int no_forward, double settle_ms, const char *tmp, result *res)
+                   int no_forward, const int *fanouts, int nfanouts, double settle_ms, const char *tmp,
+                   result *res)
 {
     bench b;
     mt_error err;
@@ -435,7 +450,13 @@ static int run_one(int n, long rounds, long warmup, long poll_rounds, double int
     mt_dht_mutable_target(b.pk, (const uint8_t *)b.salt, strlen(b.salt), b.target, NULL);
     b.subs = calloc((size_t)n, sizeof *b.subs);
     b.pfd = calloc((size_t)n + 1, sizeof *b.pfd);
-    if (series_init(&res->push, (size_t)(n * rounds)) || series_init(&res->poll, (size_t)(n * poll_rounds)) ||
+    for (int f = 0; f < nfanouts; f++)
+        if (series_init(&res->f[f].push, (size_t)(n * rounds))) {
+            fprintf(stderr, "bench_push: out of memory\n");
+            failures++;
+            goto out;
+        }
+    if (series_init(&res->poll, (size_t)(n * poll_rounds)) ||
         series_init(&res->gets_seen, (size_t)(n * poll_rounds)) || series_init(&res->put, (size_t)poll_rounds) ||
         !b.subs || !b.pfd) {
         fprintf(stderr, "bench_push: out of memory\n");
@@ -589,9 +610,12 @@ static int run_one(int n, long rounds, long warmup, long poll_rounds, double int
     b.phase = PH_PUSH;
     res->queued_min = n + 1;
     for (long r = 0; r < warmup + rounds; r++) {
-        int measured = r >= warmup, queued = -1;
+        int measured = r >= warmup, queued = -1, fi = (int)(r % nfanouts);
+        fanout_result *fr = &res->f[fi];
+        long queued_before = b.forward_queued;
         uint8_t v[128], sig[64];
         size_t vlen;
+        b.fanout = fanouts[fi];
         for (int i = 0; i < n; i++)
             b.subs[i].got = 0;
         b.ngot = 0;
@@ -601,7 +625,7 @@ static int run_one(int n, long rounds, long warmup, long poll_rounds, double int
         b.round_active = 1;
         b.t0 = now_ms();
         rc = mt_push_send(b.pub, b.id, b.pk, (const uint8_t *)b.salt, strlen(b.salt), b.seq, v, vlen, sig, NULL,
-                          &queued, &err);
+                          0, &queued, &err);
         if (rc != 0) {
             fprintf(stderr, "bench_push: push round %ld: send: %s\n", r, err.message);
             failures++;
@@ -618,16 +642,17 @@ static int run_one(int n, long rounds, long warmup, long poll_rounds, double int
             pump(&b, 50);
         b.round_active = 0;
         if (measured) {
-            res->push_samples_wanted += n;
+            fr->samples_wanted += n;
+            fr->rounds++;
             for (int i = 0; i < n; i++) {
                 sub *s = &b.subs[i];
                 if (!s->got)
                     continue;
-                res->push.v[res->push.n++] = s->latency;
+                fr->push.v[fr->push.n++] = s->latency;
                 if (s->direct)
-                    res->direct++;
+                    fr->direct++;
                 else
-                    res->forwarded++;
+                    fr->forwarded++;
             }
         }
         if (b.ngot < n) {
@@ -636,10 +661,10 @@ static int run_one(int n, long rounds, long warmup, long poll_rounds, double int
             failures++;
         }
         pump_until(&b, b.t0 + ROUND_GAP_MS); /* late forwards settle as duplicates */
+        if (measured)
+            fr->forward_queued += b.forward_queued - queued_before;
     }
     res->peers_after = mean_push_peers(&b);
-    res->forwards = b.forwards;
-    res->forward_queued = b.forward_queued;
     for (int i = 0; i < n; i++) {
         mt_push_stats st;
         mt_push_get_stats(b.subs[i].s, &st);
@@ -754,7 +779,8 @@ out:
     free(b.pfd);
     if (b.engine_errors)
         fprintf(stderr, "bench_push: N=%d: %d engine error events\n", n, b.engine_errors);
-    series_finish(&res->push);
+    for (int f = 0; f < nfanouts; f++)
+        series_finish(&res->f[f].push);
     series_finish(&res->poll);
     series_finish(&res->gets_seen);
     series_finish(&res->put);
@@ -778,10 +804,26 @@ static double mean_of(const series *s)
     return s->n ? sum / (double)s->n : 0;
 }
 
+/* "push, forward to all" or "push, forward to 8". */
+static void fanout_name(char *out, size_t cap, int fanout)
+{
+    if (fanout == 0)
+        snprintf(out, cap, "push, forward to all");
+    else
+        snprintf(out, cap, "push, forward to %d", fanout);
+}
+
+/* Forward messages per measured round. */
+static double per_round(const fanout_result *fr)
+{
+    return fr->rounds ? (double)fr->forward_queued / (double)fr->rounds : 0;
+}
+
 int main(int argc, char **argv)
 {
     long rounds = 20, warmup = 2, poll_rounds = 4, interval_s = 5, links = 2, settle_s = 90;
-    const char *subs_list = "20,50";
+    const char *subs_list = "20,50", *fanout_list = "0,8";
+    int fanouts[MAX_FANOUTS], nfanouts = 0;
     int subs[16], nsubs = 0, do_poll = 1, no_forward = 0, have_seed = 0, failed = 0;
     uint64_t seed = 0;
     char tmp[] = "/tmp/bench-push-XXXXXX";
@@ -831,6 +873,13 @@ int main(int argc, char **argv)
             if (bench_parse_long(a, val, 0, 3600, &settle_s))
                 return 2;
             i++;
+        } else if (!strcmp(a, "--fanout")) {
+            if (!val) {
+                fprintf(stderr, "bench_push: --fanout needs a list such as 0,8\n");
+                return 2;
+            }
+            fanout_list = val;
+            i++;
         } else if (!strcmp(a, "--no-poll")) {
             do_poll = 0;
         } else if (!strcmp(a, "--no-forward")) {
@@ -856,6 +905,22 @@ int main(int argc, char **argv)
         }
         if (!nsubs) {
             fprintf(stderr, "bench_push: --subs is empty\n");
+            return 2;
+        }
+        snprintf(buf, sizeof buf, "%s", fanout_list);
+        save = NULL;
+        for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+            long v;
+            if (nfanouts == MAX_FANOUTS) {
+                fprintf(stderr, "bench_push: --fanout takes at most %d values\n", MAX_FANOUTS);
+                return 2;
+            }
+            if (bench_parse_long("--fanout", tok, 0, MAX_SUBS, &v))
+                return 2;
+            fanouts[nfanouts++] = (int)v;
+        }
+        if (!nfanouts) {
+            fprintf(stderr, "bench_push: --fanout is empty\n");
             return 2;
         }
     }
@@ -902,31 +967,36 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_push: N=%d: %ld push rounds (+%ld warm-up)%s\n", subs[k], rounds, warmup,
                 do_poll ? ", then poll rounds" : "");
         if (run_one(subs[k], rounds, warmup, poll_rounds, (double)interval_s * 1000, (int)links, do_poll, no_forward,
-                    (double)settle_s * 1000, tmp, &res[k]) != 0)
+                    fanouts, nfanouts, (double)settle_s * 1000, tmp, &res[k]) != 0)
             failed = 1;
     }
     bench_rm_rf(tmp);
 
-    printf("\nbench_push: seed %" PRIu64 ", %ld push rounds (+%ld warm-up) %d ms apart, %ld poll rounds, "
-           "poll interval %ld s, %ld links per subscriber, %s\n",
-           seed, rounds, warmup, ROUND_GAP_MS, do_poll ? poll_rounds : 0L, interval_s, links,
+    printf("\nbench_push: seed %" PRIu64 ", %ld push rounds (+%ld warm-up) %d ms apart, cycling fan-outs %s; "
+           "%ld poll rounds, poll interval %ld s, %ld links per subscriber, %s\n",
+           seed, rounds, warmup, ROUND_GAP_MS, fanout_list, do_poll ? poll_rounds : 0L, interval_s, links,
            no_forward ? "no forwarding" : "every subscriber forwards");
     printf("local mt_dht_verify_mutable (raw primitive, median of %d): %.1f µs\n", VERIFY_REPS, verify_us);
-    printf("%-5s %-28s %10s %10s %10s %6s %s\n", "N", "metric", "median", "p95", "max", "n", "notes");
+    printf("%-5s %-32s %10s %10s %10s %6s %s\n", "N", "metric", "median", "p95", "max", "n", "notes");
     for (int k = 0; k < nsubs; k++) {
         result *r = &res[k];
-        char m[3][32];
-        fmt_ms(m[0], sizeof m[0], r->push.median);
-        fmt_ms(m[1], sizeof m[1], r->push.p95);
-        fmt_ms(m[2], sizeof m[2], r->push.max);
-        printf("%-5d %-28s %10s %10s %10s %6zu got %zu/%ld: %ld direct, %ld forwarded; setup %.1f s\n", r->n,
-               "push send -> MT_EVENT_PUSH", m[0], m[1], m[2], r->push.n, r->push.n, r->push_samples_wanted,
-               r->direct, r->forwarded, r->setup_s);
-        printf("%-5s %-28s push peers per subscriber: %.1f after setup (%d short of a planned link), %.1f after "
-               "%.0f s settling, %.1f at the end; P addressed %ld-%ld; %ld forwards to %ld peers\n",
-               "", "", r->peers_before, r->short_links, r->peers_settled, r->settle_s, r->peers_after, r->queued_min,
-               r->queued_max, r->forwards, r->forward_queued);
-        printf("%-5s %-28s subscribers' counters: received %" PRIu64 ", delivered %" PRIu64 ", duplicate %" PRIu64
+        char m[3][32], name[64];
+        for (int f = 0; f < nfanouts; f++) {
+            fanout_result *fr = &r->f[f];
+            fmt_ms(m[0], sizeof m[0], fr->push.median);
+            fmt_ms(m[1], sizeof m[1], fr->push.p95);
+            fmt_ms(m[2], sizeof m[2], fr->push.max);
+            fanout_name(name, sizeof name, fanouts[f]);
+            printf("%-5d %-32s %10s %10s %10s %6zu got %zu/%ld: %ld direct, %ld forwarded; %.1f forward messages "
+                   "per update (%.2f per subscriber)\n",
+                   r->n, name, m[0], m[1], m[2], fr->push.n, fr->push.n, fr->samples_wanted, fr->direct,
+                   fr->forwarded, per_round(fr), per_round(fr) / r->n);
+        }
+        printf("%-5s %-32s setup %.1f s; push peers per subscriber: %.1f after setup (%d short of a planned link), "
+               "%.1f after %.0f s settling, %.1f at the end; P addressed %ld-%ld\n",
+               "", "", r->setup_s, r->peers_before, r->short_links, r->peers_settled, r->settle_s, r->peers_after,
+               r->queued_min, r->queued_max);
+        printf("%-5s %-32s subscribers' counters: received %" PRIu64 ", delivered %" PRIu64 ", duplicate %" PRIu64
                ", rate_limited %" PRIu64 ", bad %" PRIu64 "\n",
                "", "", r->sub_stats.received, r->sub_stats.delivered, r->sub_stats.duplicate,
                r->sub_stats.rate_limited, r->sub_stats.bad_signature + r->sub_stats.malformed + r->sub_stats.oversized);
@@ -935,28 +1005,35 @@ int main(int argc, char **argv)
         fmt_ms(m[0], sizeof m[0], r->poll.median);
         fmt_ms(m[1], sizeof m[1], r->poll.p95);
         fmt_ms(m[2], sizeof m[2], r->poll.max);
-        printf("%-5d %-28s %10s %10s %10s %6zu got %zu/%ld; gets per subscriber per update %.2f (until seen "
+        printf("%-5d %-32s %10s %10s %10s %6zu got %zu/%ld; gets per subscriber per update %.2f (until seen "
                "%.2f); put %.2f ms, %d puts failed\n",
                r->n, "poll put -> first get >= seq", m[0], m[1], m[2], r->poll.n, r->poll.n, r->poll_samples_wanted,
                r->gets_per_update, mean_of(&r->gets_seen), r->put.median, r->put_failures);
-        if (r->push.median > 0)
-            printf("%-5d %-28s %10.0fx\n", r->n, "poll / push (medians)", r->poll.median / r->push.median);
+        for (int f = 0; f < nfanouts; f++)
+            if (r->f[f].push.median > 0) {
+                fanout_name(name, sizeof name, fanouts[f]);
+                printf("%-5d poll / %-25s %10.0fx\n", r->n, name, r->poll.median / r->f[f].push.median);
+            }
     }
 
     printf("\n| benchmark | metric | median | p95 | max | n | notes |\n");
     printf("|---|---|---|---|---|---|---|\n");
     for (int k = 0; k < nsubs; k++) {
         result *r = &res[k];
-        char m[3][32];
-        fmt_ms(m[0], sizeof m[0], r->push.median);
-        fmt_ms(m[1], sizeof m[1], r->push.p95);
-        fmt_ms(m[2], sizeof m[2], r->push.max);
-        printf("| bench_push %d subscribers | push: P's mt_push_send → MT_EVENT_PUSH | %s | %s | %s | %zu | "
-               "%ld direct, %ld via a forward%s; %.1f push peers per subscriber; %.0f× one local verify; "
-               "%" PRIu64 " rate-limited |\n",
-               r->n, m[0], m[1], m[2], r->push.n, r->direct, r->forwarded, no_forward ? " (forwarding off)" : "",
-               r->peers_after,
-               verify_us > 0 ? r->push.median * 1e3 / verify_us : 0, r->sub_stats.rate_limited);
+        char m[3][32], name[64];
+        for (int f = 0; f < nfanouts; f++) {
+            fanout_result *fr = &r->f[f];
+            fmt_ms(m[0], sizeof m[0], fr->push.median);
+            fmt_ms(m[1], sizeof m[1], fr->push.p95);
+            fmt_ms(m[2], sizeof m[2], fr->push.max);
+            fanout_name(name, sizeof name, fanouts[f]);
+            printf("| bench_push %d subscribers | %s: P's mt_push_send → MT_EVENT_PUSH | %s | %s | %s | %zu | "
+                   "%ld direct, %ld via a forward%s; %.0f forward messages per update; %.1f push peers per "
+                   "subscriber; %.0f× one local verify |\n",
+                   r->n, name, m[0], m[1], m[2], fr->push.n, fr->direct, fr->forwarded,
+                   no_forward ? " (forwarding off)" : "", per_round(fr), r->peers_after,
+                   verify_us > 0 ? fr->push.median * 1e3 / verify_us : 0);
+        }
         if (!do_poll)
             continue;
         fmt_ms(m[0], sizeof m[0], r->poll.median);
@@ -966,12 +1043,16 @@ int main(int argc, char **argv)
                "| %zu | %.2f gets per subscriber per update (%.2f after the put); put %.2f ms |\n",
                r->n, interval_s, m[0], m[1], m[2], r->poll.n, r->gets_per_update, mean_of(&r->gets_seen),
                r->put.median);
-        printf("| bench_push %d subscribers | poll / push (medians) | %.0f× | | | | |\n", r->n,
-               r->push.median > 0 ? r->poll.median / r->push.median : 0);
+        for (int f = 0; f < nfanouts; f++) {
+            fanout_name(name, sizeof name, fanouts[f]);
+            printf("| bench_push %d subscribers | poll / %s (medians) | %.0f× | | | | |\n", r->n, name,
+                   r->f[f].push.median > 0 ? r->poll.median / r->f[f].push.median : 0);
+        }
     }
 
     for (int k = 0; k < nsubs; k++) {
-        free(res[k].push.v);
+        for (int f = 0; f < nfanouts; f++)
+            free(res[k].f[f].push.v);
         free(res[k].poll.v);
         free(res[k].gets_seen.v);
         free(res[k].put.v);

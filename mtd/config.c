@@ -78,6 +78,8 @@ void mtd_config_init(mtd_config *cfg)
     cfg->blob_cache_mb = 10240;
     cfg->wire_announce_rate = 60;
     cfg->push = 1;
+    cfg->push_fanout = 8;
+    cfg->push_feed_rate = 30;
     cfg->encrypt_links = 1;
     cfg->log_level = MTD_LOG_INFO;
 }
@@ -277,6 +279,8 @@ static const key_def key_table[] = {
     KEY_INT(resolve_timeout, 5, 3600),
     KEY_INT(blob_cache_mb, 0, 1 << 30),
     KEY_INT(wire_announce_rate, 0, 100000),
+    KEY_INT(push_fanout, 0, 1000),
+    KEY_INT(push_feed_rate, 0, 100000),
     {"loopback", K_BOOL, offsetof(mtd_config, loopback), 0, 0, 0},
     {"push", K_BOOL, offsetof(mtd_config, push), 0, 0, 0},
 };

@@ -28,6 +28,8 @@ typedef struct sub_rt {
     mt_resolve  *res;
     int64_t      last_republish_ms;
     int64_t      forwarded_seq;  /* highest seq pushed on to other peers */
+    double       fwd_tokens;     /* forwards this feed may still make (push_feed_rate bucket) */
+    int64_t      fwd_refill_ms;  /* monotonic time fwd_tokens was last topped up */
 } sub_rt;
 
 /* A "resolve" RPC in flight. */
@@ -116,7 +118,7 @@ typedef struct mtd_daemon {
     size_t        n_retire, cap_retire;
     /* statistics */
     uint64_t      dht_lookups;
-    uint64_t      pushes_received, pushes_accepted, pushes_forwarded;
+    uint64_t      pushes_received, pushes_accepted, pushes_forwarded, pushes_held;
     uint64_t      polls_done;
     int           dht_nodes;
 } mtd_daemon;

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "mt_crypt.h"
 #include "mt_push.h"
 #include "mt_json.h"
 #include "mt_manifest.h"
@@ -129,6 +130,7 @@ HANDLER(m_status)
     cJSON_AddNumberToObject(r, "pushes_received", (double)d->pushes_received);
     cJSON_AddNumberToObject(r, "pushes_accepted", (double)d->pushes_accepted);
     cJSON_AddNumberToObject(r, "pushes_forwarded", (double)d->pushes_forwarded);
+    cJSON_AddNumberToObject(r, "pushes_held", (double)d->pushes_held);
     if (d->cfg->push) {
         /* What the lt_megatorrent extension let through or dropped. */
         mt_push_stats ps;
@@ -142,6 +144,16 @@ HANDLER(m_status)
         cJSON_AddNumberToObject(po, "rate_limited", (double)ps.rate_limited);
         cJSON_AddNumberToObject(po, "duplicate", (double)ps.duplicate);
         cJSON_AddNumberToObject(po, "sent", (double)ps.sent);
+    }
+    if (d->cfg->encrypt_links != MT_CRYPT_OFF) {
+        /* Peer links lt_mtcrypt upgraded, left plain or refused. */
+        mt_crypt_stats cs;
+        mt_crypt_get_stats(d->s, &cs);
+        cJSON *co = cJSON_AddObjectToObject(r, "crypt");
+        cJSON_AddNumberToObject(co, "upgraded", (double)cs.upgraded);
+        cJSON_AddNumberToObject(co, "plain", (double)cs.plain);
+        cJSON_AddNumberToObject(co, "refused", (double)cs.refused);
+        cJSON_AddNumberToObject(co, "failed", (double)cs.failed);
     }
     mt_hex_encode(mt_identity_public_key(d->id), 32, hex);
     cJSON_AddStringToObject(r, "public_key", hex);

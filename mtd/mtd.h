@@ -45,6 +45,8 @@ typedef struct mtd_config {
     char wire_listen[256];            /* wire_listen: mt-wire server "addr:port" ("" = off) */
     int  wire_announce_rate;          /* wire_announce_rate: 60 blob announces per minute */
     int  push;                        /* push: 1 = lt_megatorrent push updates between peers */
+    int  push_fanout;                 /* push_fanout: forward a push to 8 random peers (0 = all) */
+    int  push_feed_rate;              /* push_feed_rate: forwards per feed per minute, 30 (burst 5) */
     int  encrypt_links;               /* encrypt_links: off (0) | prefer (1, default) | require (2) */
     mtd_log_level log_level;          /* log_level: info */
     int  log_syslog;                  /* log: stderr (0) | syslog (1) */

@@ -411,7 +411,7 @@ int pub_publish_params(mtd_daemon *d, const cJSON *p, const mtd_rpc_call *call, 
     if (has_old && !old.is_inline) {
         int queued = 0;
         if (mt_push_send(d->s, old.ih, pk, (const uint8_t *)name, strlen(name), seq, pub.v, pub.v_len, pub.sig,
-                         NULL, &queued, NULL) == 0 && queued > 0) {
+                         NULL, 0, &queued, NULL) == 0 && queued > 0) {
             d->pushes_forwarded += (uint64_t)queued;
             log_info("feed \"%s\": seq %lld pushed to %d peers", name, (long long)seq, queued);
         }

@@ -697,11 +697,42 @@ void subs_tick(mtd_daemon *d)
     d->n_polling = active;
 }
 
+#define PUSH_FEED_BURST 5.0
+
+/*
+ * Take one forward from the feed's bucket: push_feed_rate a minute, at most
+ * PUSH_FEED_BURST saved up. A feed whose key holder signs updates faster
+ * than that still gets them applied here, but this daemon stops relaying
+ * them, so one key cannot make every subscriber flood the swarm. 1 if the
+ * forward may go ahead.
+ */
+static int feed_forward_take(mtd_daemon *d, sub_rt *rt)
+{
+    int64_t now = mt_now_ms();
+    double rate = d->cfg->push_feed_rate / 60000.0; /* tokens per ms */
+    if (d->cfg->push_feed_rate == 0)
+        return 0; /* relaying is off */
+    if (rt->fwd_refill_ms == 0) {
+        rt->fwd_tokens = PUSH_FEED_BURST;
+    } else {
+        rt->fwd_tokens += (double)(now - rt->fwd_refill_ms) * rate;
+        if (rt->fwd_tokens > PUSH_FEED_BURST)
+            rt->fwd_tokens = PUSH_FEED_BURST;
+    }
+    rt->fwd_refill_ms = now;
+    if (rt->fwd_tokens < 1.0)
+        return 0;
+    rt->fwd_tokens -= 1.0;
+    return 1;
+}
+
 /*
  * A peer pushed a signed item (the plugin verified its signature): offer it
  * to the feed's lookup like a DHT result, and pass it on, once per seq, to
- * the other peers of the swarm it came in on. Items of feeds we do not
- * follow, or not above what we hold, go nowhere: no amplification.
+ * push_fanout random other peers of the swarm it came in on (epidemic
+ * relay: each copy costs one message per relay, not one per pair of
+ * peers). Items of feeds we do not follow, or not above what we hold, go
+ * nowhere, and a feed's relays are rate-limited: no amplification.
  */
 static void on_push(mtd_daemon *d, const mt_event *ev)
 {
@@ -730,10 +761,16 @@ static void on_push(mtd_daemon *d, const mt_event *ev)
     }
     d->pushes_accepted++;
     rt->forwarded_seq = ev->seq;
-    if (mt_push_send(d->s, ev->target, ev->pubkey, ev->salt, ev->salt_len, ev->seq, ev->data, ev->data_len,
-                     ev->signature, ev->endpoint, &queued, NULL) == 0 && queued > 0)
-        d->pushes_forwarded += (uint64_t)queued;
     mt_hex_encode(ev->target, 20, hex);
+    if (!feed_forward_take(d, rt)) {
+        d->pushes_held++;
+        log_info("feed %lld: seq %lld pushed by %s; not passed on (over push_feed_rate)", (long long)s.id,
+                 (long long)ev->seq, ev->endpoint);
+        return;
+    }
+    if (mt_push_send(d->s, ev->target, ev->pubkey, ev->salt, ev->salt_len, ev->seq, ev->data, ev->data_len,
+                     ev->signature, ev->endpoint, d->cfg->push_fanout, &queued, NULL) == 0 && queued > 0)
+        d->pushes_forwarded += (uint64_t)queued;
     log_info("feed %lld: seq %lld pushed by %s; passed on to %d peers of %s", (long long)s.id,
              (long long)ev->seq, ev->endpoint, queued, hex);
 }

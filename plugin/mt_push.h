@@ -59,20 +59,23 @@ void mt_push_config_init(mt_push_config *c);
 int mt_push_enable(mt_session *s, const mt_push_config *c, mt_error *err);
 
 /*
- * Send a signed item to every peer of torrent id that advertised
+ * Send a signed item to the peers of torrent id that advertised
  * lt_megatorrent, except the peer "ip:port" in except (the endpoint string
  * of an MT_EVENT_PUSH, to forward without echoing; may be NULL).
+ * max_peers 0 sends to every such peer; max_peers > 0 to that many of them
+ * at most, picked at random per call (a forwarding fan-out: in a swarm of N
+ * peers that all forward, N * max_peers messages instead of N * N).
  * Returns at once; the sends happen on libtorrent's network thread.
  * *queued (may be NULL) gets how many peers it was addressed to.
  * The signature is not checked here (receivers check it); (target, seq) is
  * remembered so an echo of the item is counted duplicate, not delivered.
  * MT_EINVAL for a bad item (NULL pointers, seq < 1, salt > 64, v not
- * canonical bencode or >= 1000 bytes, message over max_message),
+ * canonical bencode or >= 1000 bytes, message over max_message, max_peers < 0),
  * MT_ENOTFOUND if no such torrent, MT_ESTATE if push is not enabled on s.
  */
 int mt_push_send(mt_session *s, const uint8_t id[20], const uint8_t pk[32], const uint8_t *salt,
                  size_t salt_len, int64_t seq, const uint8_t *v, size_t v_len, const uint8_t sig[64],
-                 const char *except, int *queued, mt_error *err);
+                 const char *except, int max_peers, int *queued, mt_error *err);
 
 /*
  * For tests: sends msg (1 byte .. 1 MiB) as-is as the body of an

@@ -23,6 +23,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include <sodium.h>
+
 #include <libtorrent/bdecode.hpp>
 #include <libtorrent/entry.hpp>
 #include <libtorrent/extensions.hpp>
@@ -155,7 +157,7 @@ struct push_core {
     void add_peer(lt::sha1_hash const& t, std::shared_ptr<push_peer> const& p, std::string const& ep);
     void remove_peer(lt::sha1_hash const& t, push_peer const* p);
     int count_peers(lt::sha1_hash const& t, char const* except);
-    void send_now(lt::sha1_hash const& t, std::string const& body, std::string const& except);
+    void send_now(lt::sha1_hash const& t, std::string const& body, std::string const& except, int max_peers);
 };
 
 // Sessions with push enabled. Weak: the session's plugins own the core.
@@ -439,7 +441,11 @@ int push_core::count_peers(lt::sha1_hash const& t, char const* except)
     return n;
 }
 
-void push_core::send_now(lt::sha1_hash const& t, std::string const& body, std::string const& except)
+// Send body to the eligible peers of t, or to max_peers of them (> 0)
+// picked uniformly at random, so forwards through a dense swarm cost
+// O(N * max_peers) messages instead of O(N^2).
+void push_core::send_now(lt::sha1_hash const& t, std::string const& body, std::string const& except,
+                         int max_peers)
 {
     std::vector<std::shared_ptr<push_peer>> peers;
     {
@@ -452,9 +458,18 @@ void push_core::send_now(lt::sha1_hash const& t, std::string const& body, std::s
                 if (auto p = e.peer.lock())
                     peers.push_back(std::move(p));
     }
+    std::size_t n = peers.size();
+    if (max_peers > 0 && static_cast<std::size_t>(max_peers) < n) {
+        // Partial Fisher-Yates: the first max_peers slots become a uniform sample.
+        for (std::size_t i = 0; i < static_cast<std::size_t>(max_peers); ++i) {
+            std::size_t j = i + randombytes_uniform(static_cast<std::uint32_t>(n - i));
+            std::swap(peers[i], peers[j]);
+        }
+        n = static_cast<std::size_t>(max_peers);
+    }
     // Outside the lock: a peer released here may unregister itself.
-    for (auto const& p : peers)
-        p->send(body);
+    for (std::size_t i = 0; i < n; ++i)
+        peers[i]->send(body);
 }
 
 struct push_torrent final : lt::torrent_plugin {
@@ -543,8 +558,8 @@ void build_body(std::string& body, uint8_t const* pk, uint8_t const* salt, std::
 // the factory sends and adds no plugin. A signed item's (target, seq) is
 // noted as sent first, so an echo that comes back is a duplicate.
 int dispatch(mt_session* s, uint8_t const id[20], std::shared_ptr<push_core> const& core,
-             std::shared_ptr<std::string const> body, char const* except, lt::sha1_hash const* target,
-             std::int64_t seq, int* queued, mt_error* err)
+             std::shared_ptr<std::string const> body, char const* except, int max_peers,
+             lt::sha1_hash const* target, std::int64_t seq, int* queued, mt_error* err)
 {
     lt::torrent_handle h;
     int rc = mtcapi::find_torrent(s, id, h, err);
@@ -557,13 +572,15 @@ int dispatch(mt_session* s, uint8_t const id[20], std::shared_ptr<push_core> con
     lt::sha1_hash tid(reinterpret_cast<char const*>(id));
     std::string exc = except ? except : "";
     int n = core->count_peers(tid, except);
+    if (max_peers > 0 && n > max_peers)
+        n = max_peers;
     std::weak_ptr<push_core> wc = core;
     try {
-        h.add_extension([wc, tid, body, exc](lt::torrent_handle const&, lt::client_data_t)
+        h.add_extension([wc, tid, body, exc, max_peers](lt::torrent_handle const&, lt::client_data_t)
                             -> std::shared_ptr<lt::torrent_plugin> {
             try {
                 if (auto c = wc.lock())
-                    c->send_now(tid, *body, exc);
+                    c->send_now(tid, *body, exc, max_peers);
             } catch (...) {
                 // out of memory on the network thread: the push is lost,
                 // which the protocol tolerates (the DHT still has it)
@@ -626,14 +643,16 @@ int mt_push_enable(mt_session* s, const mt_push_config* c, mt_error* err)
 }
 
 int mt_push_send(mt_session* s, const uint8_t id[20], const uint8_t pk[32], const uint8_t* salt, size_t salt_len,
-                 int64_t seq, const uint8_t* v, size_t v_len, const uint8_t sig[64], const char* except, int* queued,
-                 mt_error* err)
+                 int64_t seq, const uint8_t* v, size_t v_len, const uint8_t sig[64], const char* except,
+                 int max_peers, int* queued, mt_error* err)
 {
     mt_error_clear(err);
     if (queued)
         *queued = 0;
     if (!s || !id || !pk || !sig || !v)
         return mt_error_set(err, MT_EINVAL, "session, torrent id, key, value and signature are required");
+    if (max_peers < 0)
+        return mt_error_set(err, MT_EINVAL, "max_peers must be 0 (every peer) or more, not %d", max_peers);
     try {
         int rc = check_item(salt, salt_len, seq, v, v_len, err);
         if (rc)
@@ -651,7 +670,7 @@ int mt_push_send(mt_session* s, const uint8_t id[20], const uint8_t pk[32], cons
         uint8_t t[20];
         mt_dht_mutable_target(pk, salt, salt_len, t, nullptr);
         lt::sha1_hash target(reinterpret_cast<char const*>(t));
-        return dispatch(s, id, core, std::move(body), except, &target, seq, queued, err);
+        return dispatch(s, id, core, std::move(body), except, max_peers, &target, seq, queued, err);
     } catch (std::bad_alloc const&) {
         return mt_error_set(err, MT_ENOMEM, "out of memory sending push");
     } catch (std::exception const& e) {
@@ -669,7 +688,7 @@ int mt_push_send_raw(mt_session* s, const uint8_t id[20], const uint8_t* msg, si
         if (!core)
             return mt_error_set(err, MT_ESTATE, "push is not enabled on this session");
         auto body = std::make_shared<std::string const>(reinterpret_cast<char const*>(msg), len);
-        return dispatch(s, id, core, std::move(body), nullptr, nullptr, 0, nullptr, err);
+        return dispatch(s, id, core, std::move(body), nullptr, 0, nullptr, 0, nullptr, err);
     } catch (std::bad_alloc const&) {
         return mt_error_set(err, MT_ENOMEM, "out of memory sending push");
     } catch (std::exception const& e) {

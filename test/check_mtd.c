@@ -2366,8 +2366,11 @@ START_TEST(push_to_twenty)
     mtd_proc *pub = daemon_new("pub", 20, NULL);
     for (int i = 0; i < NSUB; i++) {
         t_fmt(name, sizeof name, "s%02d", i);
-        /* One poll at subscribe time, none after: updates must come by push. */
-        sub[i] = daemon_new(name, 30 + i, "poll_interval = 86400\n");
+        /* One poll at subscribe time, none after: updates must come by push.
+         * The last applies pushes but relays none (push_feed_rate 0); s00,
+         * which relays, takes the stale replay below. */
+        sub[i] = daemon_new(name, 30 + i, i == NSUB - 1 ? "poll_interval = 86400\npush_feed_rate = 0\n"
+                                                 : "poll_interval = 86400\n");
     }
     wait_dht(pub, 3);
     for (int i = 0; i < NSUB; i++)
@@ -2448,7 +2451,14 @@ START_TEST(push_to_twenty)
         T_ASSERT(status_num(sub[i], "dht_lookups") == lookups[i], "%s did a DHT get for the update",
                  sub[i]->name);
         T_ASSERT(status_num(sub[i], "pushes_accepted") >= 1, "%s accepted no push", sub[i]->name);
+        /* Relays go to push_fanout (8) peers at most, not to the whole swarm. */
+        T_ASSERT(status_num(sub[i], "pushes_forwarded") <= 8, "%s relayed to %lld peers", sub[i]->name,
+                 status_num(sub[i], "pushes_forwarded"));
     }
+    /* The last took the update, but its feed relay budget is zero. */
+    T_ASSERT(status_num(sub[NSUB - 1], "pushes_forwarded") == 0 && status_num(sub[NSUB - 1], "pushes_held") >= 1,
+             "%s relayed %lld (held %lld) with push_feed_rate 0", sub[NSUB - 1]->name,
+             status_num(sub[NSUB - 1], "pushes_forwarded"), status_num(sub[NSUB - 1], "pushes_held"));
 
     step("a stale push goes nowhere");
     /* seq1's signed item, taken from the DHT before anyone re-put seq2, is
@@ -2485,7 +2495,7 @@ START_TEST(push_to_twenty)
             ev_settle(sub[0], 300);
         }
         T_ASSERT(mt_push_send(g_own, id2, stale.pk, NULL, 0, stale.seq, stale.v, stale.v_len, stale.sig, NULL,
-                              NULL, &err) == 0, "own push: %s", err.message);
+                              0, NULL, &err) == 0, "own push: %s", err.message);
     }
     /* s00's extension takes the message and drops it as stale (it already
      * delivered a higher seq for that feed); nothing is passed on. */

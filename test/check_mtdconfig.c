@@ -138,6 +138,8 @@ START_TEST(defaults)
     ck_assert_str_eq(cfg.wire_listen, ""); /* mt-wire off unless asked for */
     ck_assert_int_eq(cfg.wire_announce_rate, 60);
     ck_assert_int_eq(cfg.push, 1);
+    ck_assert_int_eq(cfg.push_fanout, 8);
+    ck_assert_int_eq(cfg.push_feed_rate, 30);
     ck_assert_int_eq(cfg.encrypt_links, 1); /* prefer */
     ck_assert_int_eq(mtd_config_finish(&cfg, msg, sizeof msg), 0);
 }
@@ -393,6 +395,8 @@ static void t_range(const char *key, long lo, long hi)
             : !strcmp(key, "max_manifest")       ? &cfg.max_manifest
             : !strcmp(key, "blob_cache_mb")      ? &cfg.blob_cache_mb
             : !strcmp(key, "wire_announce_rate") ? &cfg.wire_announce_rate
+            : !strcmp(key, "push_fanout")        ? &cfg.push_fanout
+            : !strcmp(key, "push_feed_rate")     ? &cfg.push_feed_rate
                                                  : &cfg.resolve_timeout;
     snprintf(text, sizeof text, "%s = %ld\n", key, lo);
     t_load_ok(&cfg, text);
@@ -420,6 +424,8 @@ START_TEST(ranges)
     t_range("resolve_timeout", 5, 3600);
     t_range("blob_cache_mb", 0, 1 << 30);
     t_range("wire_announce_rate", 0, 100000);
+    t_range("push_fanout", 0, 1000);
+    t_range("push_feed_rate", 0, 100000);
 }
 END_TEST
 

@@ -205,7 +205,7 @@ static int item_push(mt_session *s, const uint8_t id[20], const struct item *it,
 {
     mt_error err;
     int rc = mt_push_send(s, id, it->pk, it->salt, it->salt_len, it->seq, it->v, it->v_len, it->sig, except,
-                          queued, &err);
+                          0, queued, &err);
     ck_assert_msg(rc == 0, "push: %s", err.message);
     return rc;
 }
@@ -446,12 +446,12 @@ START_TEST(push_duplicates)
 
     /* B forwards it except to where it came from: nobody to send to. */
     ck_assert_int_eq(mt_push_send(p.b, p.id, ev.pubkey, ev.salt, ev.salt_len, ev.seq, ev.data, ev.data_len,
-                                  ev.signature, ev.endpoint, &queued, NULL),
+                                  ev.signature, ev.endpoint, 0, &queued, NULL),
                      0);
     ck_assert_int_eq(queued, 0);
     /* Echoed back to A, which sent it: a duplicate, no event. */
     ck_assert_int_eq(mt_push_send(p.b, p.id, ev.pubkey, ev.salt, ev.salt_len, ev.seq, ev.data, ev.data_len,
-                                  ev.signature, NULL, &queued, NULL),
+                                  ev.signature, NULL, 0, &queued, NULL),
                      0);
     ck_assert_int_eq(queued, 1);
     mt_event_clear(&ev);
@@ -594,6 +594,112 @@ START_TEST(push_skips_plain_peers)
 }
 END_TEST
 
+/* max_peers: a send reaches that many of the push peers, picked afresh each
+ * time; 0 reaches all. Counted on the receivers' own counters. */
+START_TEST(push_fanout)
+{
+    enum { NPEERS = 3, SENDS = 12 };
+    struct pair p;
+    struct item it;
+    mt_push_config pc;
+    mt_session *peer[NPEERS];
+    char dirs[NPEERS][256];
+    uint64_t got[NPEERS] = {0};
+    int queued = -1, seen_by = 0;
+    int64_t seq = 0;
+
+    mt_push_config_init(&pc);
+    pc.peer_burst = 100; /* every send below must pass the buckets */
+    pair_up(&p, 6, &pc);
+    peer[0] = p.b;
+    for (int i = 1; i < NPEERS; i++) {
+        char addr[32];
+        uint8_t id[20];
+        t_fmt(addr, sizeof addr, "127.0.95.%d", 62 + i);
+        peer[i] = t_session(addr, 1, &pc);
+        t_fmt(dirs[i], sizeof dirs[i], "%s/p%d", p.dir, i);
+        ck_assert(mkdir(dirs[i], 0755) == 0);
+        t_add(peer[i], p.torrent, p.torrent_len, dirs[i], id);
+        t_wait_push_peers(peer[i], p.a, p.id, p.a_ep, 1, i + 1);
+    }
+    item_keys(&it);
+
+    /* One peer per send: each send lands on exactly one, and over SENDS
+     * sends not always the same one (all on one: p = 3^-11). */
+    for (int k = 0; k < SENDS; k++) {
+        uint64_t total = 0;
+        int64_t deadline = mt_now_ms() + T_WAIT_MS;
+        item_make(&it, p.id, ++seq);
+        ck_assert_int_eq(mt_push_send(p.a, p.id, it.pk, it.salt, it.salt_len, it.seq, it.v, it.v_len, it.sig, NULL,
+                                      1, &queued, NULL),
+                         0);
+        ck_assert_int_eq(queued, 1);
+        for (;;) {
+            total = 0;
+            for (int i = 0; i < NPEERS; i++) {
+                mt_push_stats st;
+                mt_push_get_stats(peer[i], &st);
+                total += st.received;
+            }
+            if (total >= (uint64_t)k + 1)
+                break;
+            ck_assert_msg(mt_now_ms() < deadline, "send %d reached nobody", k);
+            t_sleep_ms(10);
+        }
+    }
+    t_sleep_ms(300); /* a second copy of any send would have landed by now */
+    for (int i = 0; i < NPEERS; i++) {
+        mt_push_stats st;
+        mt_push_get_stats(peer[i], &st);
+        got[i] = st.received;
+        seen_by += got[i] > 0;
+    }
+    ck_assert_uint_eq(got[0] + got[1] + got[2], SENDS);
+    ck_assert_msg(seen_by >= 2, "every send went to the same peer (%" PRIu64 "/%" PRIu64 "/%" PRIu64 ")", got[0],
+                  got[1], got[2]);
+
+    /* Two of three, then a cap above the peer count, then 0: all. */
+    item_make(&it, p.id, ++seq);
+    ck_assert_int_eq(mt_push_send(p.a, p.id, it.pk, it.salt, it.salt_len, it.seq, it.v, it.v_len, it.sig, NULL, 2,
+                                  &queued, NULL),
+                     0);
+    ck_assert_int_eq(queued, 2);
+    item_make(&it, p.id, ++seq);
+    ck_assert_int_eq(mt_push_send(p.a, p.id, it.pk, it.salt, it.salt_len, it.seq, it.v, it.v_len, it.sig, NULL, 50,
+                                  &queued, NULL),
+                     0);
+    ck_assert_int_eq(queued, NPEERS);
+    item_make(&it, p.id, ++seq);
+    item_push(p.a, p.id, &it, NULL, &queued);
+    ck_assert_int_eq(queued, NPEERS);
+    {
+        int64_t deadline = mt_now_ms() + T_WAIT_MS;
+        uint64_t want = SENDS + 2 + NPEERS + NPEERS, total;
+        for (;;) {
+            total = 0;
+            for (int i = 0; i < NPEERS; i++) {
+                mt_push_stats st;
+                mt_push_get_stats(peer[i], &st);
+                total += st.received;
+            }
+            if (total >= want)
+                break;
+            ck_assert_msg(mt_now_ms() < deadline, "received %" PRIu64 " of %" PRIu64, total, want);
+            t_sleep_ms(10);
+        }
+        t_sleep_ms(300);
+        ck_assert_uint_eq(total, want);
+    }
+    ck_assert_int_eq(mt_push_send(p.a, p.id, it.pk, it.salt, it.salt_len, it.seq, it.v, it.v_len, it.sig, NULL, -1,
+                                  &queued, NULL),
+                     MT_EINVAL);
+
+    for (int i = 1; i < NPEERS; i++)
+        mt_session_free(peer[i]);
+    pair_down(&p);
+}
+END_TEST
+
 /* Argument and state errors, on one session, no traffic. */
 START_TEST(push_api_errors)
 {
@@ -622,34 +728,34 @@ START_TEST(push_api_errors)
     ck_assert_int_eq(mt_push_enable(NULL, NULL, &err), MT_EINVAL);
 
     ck_assert_int_eq(mt_push_send(plain, unknown, it.pk, it.salt, it.salt_len, 1, it.v, it.v_len, it.sig, NULL,
-                                  NULL, &err),
+                                  0, NULL, &err),
                      MT_ESTATE);
     ck_assert_int_eq(mt_push_send_raw(plain, unknown, it.v, it.v_len, &err), MT_ESTATE);
     ck_assert_int_eq(mt_push_peer_count(plain, unknown), MT_ESTATE);
     mt_push_get_stats(plain, &st);
     ck_assert_uint_eq(st.received + st.sent, 0);
 
-    ck_assert_int_eq(mt_push_send(s, unknown, it.pk, it.salt, it.salt_len, 1, it.v, it.v_len, it.sig, NULL, NULL,
+    ck_assert_int_eq(mt_push_send(s, unknown, it.pk, it.salt, it.salt_len, 1, it.v, it.v_len, it.sig, NULL, 0, NULL,
                                   &err),
                      MT_ENOTFOUND);
-    ck_assert_int_eq(mt_push_send(s, unknown, it.pk, salt, 65, 1, it.v, it.v_len, it.sig, NULL, NULL, &err),
+    ck_assert_int_eq(mt_push_send(s, unknown, it.pk, salt, 65, 1, it.v, it.v_len, it.sig, NULL, 0, NULL, &err),
                      MT_EINVAL);
-    ck_assert_int_eq(mt_push_send(s, unknown, it.pk, it.salt, it.salt_len, 0, it.v, it.v_len, it.sig, NULL, NULL,
+    ck_assert_int_eq(mt_push_send(s, unknown, it.pk, it.salt, it.salt_len, 0, it.v, it.v_len, it.sig, NULL, 0, NULL,
                                   &err),
                      MT_EINVAL);
     ck_assert_int_eq(mt_push_send(s, unknown, it.pk, it.salt, it.salt_len, 1, (const uint8_t *)"i01e", 4, it.sig,
-                                  NULL, NULL, &err),
+                                  NULL, 0, NULL, &err),
                      MT_EINVAL);
     ck_assert_int_eq(mt_push_send(s, unknown, it.pk, it.salt, it.salt_len, 1, (const uint8_t *)"1:ab", 4, it.sig,
-                                  NULL, NULL, &err),
+                                  NULL, 0, NULL, &err),
                      MT_EINVAL);
     {
         static uint8_t big[1005];
         memcpy(big, "1000:", 5);
-        ck_assert_int_eq(mt_push_send(s, unknown, it.pk, NULL, 0, 1, big, sizeof big, it.sig, NULL, NULL, &err),
+        ck_assert_int_eq(mt_push_send(s, unknown, it.pk, NULL, 0, 1, big, sizeof big, it.sig, NULL, 0, NULL, &err),
                          MT_EINVAL);
     }
-    ck_assert_int_eq(mt_push_send(s, unknown, NULL, NULL, 0, 1, it.v, it.v_len, it.sig, NULL, NULL, &err),
+    ck_assert_int_eq(mt_push_send(s, unknown, NULL, NULL, 0, 1, it.v, it.v_len, it.sig, NULL, 0, NULL, &err),
                      MT_EINVAL);
     ck_assert_int_eq(mt_push_send_raw(s, unknown, it.v, 0, &err), MT_EINVAL);
     ck_assert_int_eq(mt_push_send_raw(s, unknown, it.v, it.v_len, &err), MT_ENOTFOUND);
@@ -661,7 +767,7 @@ START_TEST(push_api_errors)
     {
         int queued = -1;
         ck_assert_int_eq(mt_push_send(s, id, it.pk, it.salt, it.salt_len, 1, it.v, it.v_len, it.sig, NULL,
-                                      &queued, &err),
+                                      0, &queued, &err),
                          0);
         ck_assert_int_eq(queued, 0);
     }
@@ -687,6 +793,7 @@ static Suite *push_suite(void)
     tcase_add_test(tc, push_duplicates);
     tcase_add_test(tc, push_flood);
     tcase_add_test(tc, push_skips_plain_peers);
+    tcase_add_test(tc, push_fanout);
     suite_add_tcase(s, tc);
     return s;
 }
