@@ -1,23 +1,18 @@
 /*
  * check_crypt.c - encrypted peer links (plugin/mt_crypt.h) between real
  * libtorrent sessions on 127.0.98.x. The downloader reaches the seed through
- * a TCP relay thread in this file, which records every byte in both
+ * the recording TCP relay of tcprelay.h, which keeps every byte in both
  * directions; the recording is then searched for any 64-byte window of the
  * file (testfs.h t_windows_*).
  */
 #define _POSIX_C_SOURCE 200809L
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <pthread.h>
 #include <sodium.h>
-#include <stdatomic.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "mt_crypt.h"
+#include "tcprelay.h"
 #include "testfs.h"
 #include "testutil.h"
 
@@ -36,181 +31,6 @@ static void base_up(void)
 static void base_down(void)
 {
     t_rm_rf(base_dir);
-}
-
-/* ------------------------------------------------------------- relay */
-
-typedef struct t_rec {
-    uint8_t *buf;
-    size_t len, cap;
-} t_rec;
-
-static void rec_add(t_rec *r, const uint8_t *p, size_t n)
-{
-    if (r->len + n > r->cap) {
-        size_t cap = r->cap ? r->cap : 1 << 20;
-        while (cap < r->len + n)
-            cap *= 2;
-        r->buf = realloc(r->buf, cap);
-        ck_assert(r->buf != NULL);
-        r->cap = cap;
-    }
-    memcpy(r->buf + r->len, p, n);
-    r->len += n;
-}
-
-#define RELAY_PAIRS 8
-
-/* Accepts on listen_addr, connects each client to target from bind_addr and
- * copies bytes both ways, recording them: down = seed to downloader. */
-typedef struct t_relay {
-    int lfd, port;
-    struct sockaddr_in target, bind_from;
-    int cfd[RELAY_PAIRS], sfd[RELAY_PAIRS];
-    int accepted;
-    atomic_int stop;
-    int stopped;
-    pthread_t th;
-    t_rec down, up;
-} t_relay;
-
-static struct sockaddr_in t_sin(const char *addr, int port)
-{
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_port = htons((uint16_t)port);
-    ck_assert(inet_pton(AF_INET, addr, &a.sin_addr) == 1);
-    return a;
-}
-
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-static void relay_close_pair(t_relay *r, int i)
-{
-    close(r->cfd[i]);
-    close(r->sfd[i]);
-    r->cfd[i] = r->sfd[i] = -1;
-}
-
-static void relay_accept(t_relay *r)
-{
-    int c = accept(r->lfd, NULL, NULL), s, i;
-    if (c < 0)
-        return;
-    r->accepted++;
-    for (i = 0; i < RELAY_PAIRS && r->cfd[i] >= 0; i++) {
-    }
-    s = socket(AF_INET, SOCK_STREAM, 0);
-    if (i == RELAY_PAIRS || s < 0 || bind(s, (struct sockaddr *)&r->bind_from, sizeof r->bind_from) != 0 ||
-        connect(s, (struct sockaddr *)&r->target, sizeof r->target) != 0) {
-        close(c);
-        if (s >= 0)
-            close(s);
-        return;
-    }
-    r->cfd[i] = c;
-    r->sfd[i] = s;
-}
-
-static void *relay_run(void *arg)
-{
-    t_relay *r = arg;
-    static uint8_t buf[256 * 1024];
-    while (!atomic_load(&r->stop)) {
-        struct pollfd pf[1 + 2 * RELAY_PAIRS];
-        int map[1 + 2 * RELAY_PAIRS], n = 0;
-        pf[n].fd = r->lfd;
-        pf[n].events = POLLIN;
-        map[n++] = -1;
-        for (int i = 0; i < RELAY_PAIRS; i++) {
-            if (r->cfd[i] < 0)
-                continue;
-            pf[n].fd = r->cfd[i];
-            pf[n].events = POLLIN;
-            map[n++] = 2 * i;
-            pf[n].fd = r->sfd[i];
-            pf[n].events = POLLIN;
-            map[n++] = 2 * i + 1;
-        }
-        if (poll(pf, (nfds_t)n, 100) <= 0)
-            continue;
-        for (int k = 0; k < n; k++) {
-            if (!pf[k].revents)
-                continue;
-            if (map[k] < 0) {
-                relay_accept(r);
-                continue;
-            }
-            int i = map[k] / 2, from_seed = map[k] % 2;
-            if (r->cfd[i] < 0)
-                continue;
-            ssize_t got = read(pf[k].fd, buf, sizeof buf);
-            if (got <= 0) {
-                relay_close_pair(r, i);
-                continue;
-            }
-            rec_add(from_seed ? &r->down : &r->up, buf, (size_t)got);
-            if (write_all(from_seed ? r->cfd[i] : r->sfd[i], buf, (size_t)got) != 0)
-                relay_close_pair(r, i);
-        }
-    }
-    return NULL;
-}
-
-static void relay_start(t_relay *r, const char *listen_addr, const char *bind_addr, const char *target,
-                        int target_port)
-{
-    struct sockaddr_in a = t_sin(listen_addr, 0);
-    socklen_t al = sizeof a;
-    int one = 1;
-    memset(r, 0, sizeof *r);
-    for (int i = 0; i < RELAY_PAIRS; i++)
-        r->cfd[i] = r->sfd[i] = -1;
-    r->target = t_sin(target, target_port);
-    r->bind_from = t_sin(bind_addr, 0);
-    r->lfd = socket(AF_INET, SOCK_STREAM, 0);
-    ck_assert(r->lfd >= 0);
-    ck_assert(setsockopt(r->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == 0);
-    ck_assert_msg(bind(r->lfd, (struct sockaddr *)&a, sizeof a) == 0, "relay bind: %s", strerror(errno));
-    ck_assert(listen(r->lfd, 8) == 0);
-    ck_assert(getsockname(r->lfd, (struct sockaddr *)&a, &al) == 0);
-    r->port = ntohs(a.sin_port);
-    atomic_init(&r->stop, 0);
-    ck_assert(pthread_create(&r->th, NULL, relay_run, r) == 0);
-}
-
-/* Idempotent: the recordings stay until relay_free. */
-static void relay_stop(t_relay *r)
-{
-    if (r->stopped)
-        return;
-    r->stopped = 1;
-    atomic_store(&r->stop, 1);
-    pthread_join(r->th, NULL);
-    for (int i = 0; i < RELAY_PAIRS; i++)
-        if (r->cfd[i] >= 0)
-            relay_close_pair(r, i);
-    close(r->lfd);
-}
-
-static void relay_free(t_relay *r)
-{
-    free(r->down.buf);
-    free(r->up.buf);
-    r->down.buf = r->up.buf = NULL;
 }
 
 /* ---------------------------------------------------------- sessions */
@@ -317,7 +137,7 @@ static void swarm_up(struct swarm *w, int net, int mode_a, int mode_b, size_t si
     t_wait(w->a, MT_EVENT_TORRENT_CHECKED, w->id, &ev);
     mt_event_clear(&ev);
     t_add(w->b, w->torrent, w->torrent_len, w->dst, w->id);
-    relay_start(&w->relay, w->r_addr, w->r_bind, w->a_addr, mt_session_listen_port(w->a));
+    t_relay_start(&w->relay, w->r_addr, w->r_bind, w->a_addr, mt_session_listen_port(w->a));
     t_fmt(w->relay_ep, sizeof w->relay_ep, "%s:%d", w->r_addr, w->relay.port);
 }
 
@@ -370,8 +190,8 @@ static void swarm_down(struct swarm *w)
 {
     mt_session_free(w->b);
     mt_session_free(w->a);
-    relay_stop(&w->relay);
-    relay_free(&w->relay);
+    t_relay_stop(&w->relay);
+    t_relay_free(&w->relay);
     free(w->data);
     mt_free(w->torrent);
 }
@@ -396,7 +216,7 @@ START_TEST(test_require_64mib)
     swarm_check_file(&w);
     mt_crypt_get_stats(w.a, &sa);
     mt_crypt_get_stats(w.b, &sb);
-    relay_stop(&w.relay);
+    t_relay_stop(&w.relay);
     report("encrypted (require/require)", &w, ms);
     ck_assert_msg(w.relay.down.len > w.size, "relay saw only %zu bytes", w.relay.down.len);
     long at = swarm_leak(&w, &dir);
@@ -418,7 +238,7 @@ START_TEST(test_plain_control)
     int64_t ms = swarm_download(&w, 150000);
     ck_assert_msg(ms >= 0, "64 MiB did not arrive over the plain link");
     swarm_check_file(&w);
-    relay_stop(&w.relay);
+    t_relay_stop(&w.relay);
     report("plain (no plugin)", &w, ms);
     long at = swarm_leak(&w, &dir);
     ck_assert_msg(at >= 0, "the plain transfer shows no window of the file: the check is blind");
@@ -456,7 +276,7 @@ START_TEST(test_require_refuses_plain_peer)
     ck_assert_msg(sa.refused >= 1 && sa.upgraded == 0, "refused %llu upgraded %llu", (unsigned long long)sa.refused,
                   (unsigned long long)sa.upgraded);
     ck_assert_msg(w.relay.accepted >= 1, "the peer never reached the seed");
-    relay_stop(&w.relay);
+    t_relay_stop(&w.relay);
     ck_assert_msg(swarm_leak(&w, &dir) < 0, "file bytes reached a refused peer");
     swarm_down(&w);
 }
@@ -480,7 +300,7 @@ START_TEST(test_prefer_over_rc4)
     mt_crypt_get_stats(w.b, &sb);
     ck_assert_msg(sa.upgraded >= 1 && sb.upgraded >= 1, "upgraded %llu / %llu", (unsigned long long)sa.upgraded,
                   (unsigned long long)sb.upgraded);
-    relay_stop(&w.relay);
+    t_relay_stop(&w.relay);
     ck_assert(swarm_leak(&w, &dir) < 0);
     swarm_down(&w);
 }

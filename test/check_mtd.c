@@ -60,6 +60,7 @@
 #include "mt_pointer.h"
 #include "mt_push.h"
 #include "mt_testnet.h"
+#include "tcprelay.h"
 #include "testfs.h"
 #include "testutil.h"
 
@@ -2525,6 +2526,93 @@ START_TEST(push_to_twenty)
 }
 END_TEST
 
+/* ============================================================ 11. crypt */
+
+/* A counter of status's "crypt" object (encrypt_links not off). */
+static long long crypt_num(mtd_proc *d, const char *name)
+{
+    cJSON *st = rpc_ok(d, "status", NULL);
+    const cJSON *c = jget(st, "crypt");
+    T_ASSERT(cJSON_IsObject(c), "%s: status has no crypt object: %s", d->name, jtext(st));
+    long long n = jint(c, name);
+    cJSON_Delete(st);
+    return n;
+}
+
+/*
+ * Encrypted peer links between two daemons, both encrypt_links = require.
+ * A seeds a 64 MiB torrent; B knows A only as a recording TCP relay (the
+ * magnet's x.pe), so every byte between them is kept. The file arrives
+ * identical, the relay carried at least all of it, and no 64-byte window of
+ * the file appears in either direction. A daemon with encrypt_links = off
+ * is then refused by A and gets nothing.
+ */
+START_TEST(crypt_between_daemons)
+{
+    enum { SIZE = 64 * MIB };
+    payload p;
+    t_relay relay;
+    char relay_addr[32], relay_bind[32], a_host[32], uri[512], out[700];
+    int a_port;
+
+    env_up("crypt", 70, 0); /* no DHT: peers only where the test says */
+    mtd_proc *a = daemon_new("a", 20, "encrypt_links = require\n");
+    mtd_proc *b = daemon_new("b", 21, "encrypt_links = require\n");
+    seed_payload(a, &p, "big.bin", SIZE);
+
+    step("64 MiB from A to B through the relay");
+    {
+        const char *colon = strrchr(a->listen, ':');
+        T_ASSERT(colon != NULL, "listen %s", a->listen);
+        t_fmt(a_host, sizeof a_host, "%.*s", (int)(colon - a->listen), a->listen);
+        a_port = atoi(colon + 1);
+    }
+    t_fmt(relay_addr, sizeof relay_addr, "%s.23", g_prefix);
+    t_fmt(relay_bind, sizeof relay_bind, "%s.24", g_prefix);
+    t_relay_start(&relay, relay_addr, relay_bind, a_host, a_port);
+    t_fmt(uri, sizeof uri, "%s&x.pe=%s:%d", p.magnet, relay_addr, relay.port);
+    cJSON_Delete(rpc_ok(b, "torrent.add", jf("{\"uri\":\"%s\",\"save_path\":\"%s\"}", uri, b->dl)));
+    wait_complete(b, p.ih);
+    t_relay_stop(&relay);
+    t_fmt(out, sizeof out, "%s/big.bin", b->dl);
+    t_same_file(p.path, out);
+    T_ASSERT(relay.down.len >= SIZE, "the relay carried %zu bytes A to B, less than the file", relay.down.len);
+    T_ASSERT(crypt_num(a, "upgraded") >= 1 && crypt_num(b, "upgraded") >= 1, "links not upgraded (A %lld, B %lld)",
+             crypt_num(a, "upgraded"), crypt_num(b, "upgraded"));
+    {
+        size_t len = 0;
+        uint8_t *src = t_read(p.path, &len);
+        T_ASSERT(src && len == SIZE, "cannot read %s", p.path);
+        t_windows *w = t_windows_new(src, len);
+        /* The scanner finds the file in itself; the wire must not hold it. */
+        T_ASSERT(t_windows_find(w, src + SIZE / 2, 4096) == 0, "window scan broken");
+        long down = t_windows_find(w, relay.down.buf, relay.down.len);
+        long up = t_windows_find(w, relay.up.buf, relay.up.len);
+        t_windows_free(w);
+        free(src);
+        T_ASSERT(down < 0 && up < 0, "plaintext on the wire: A to B at %ld, B to A at %ld", down, up);
+    }
+    fprintf(stderr, "check_mtd: crypt: relay carried %zu bytes A to B, %zu B to A\n", relay.down.len,
+            relay.up.len);
+    t_relay_free(&relay);
+
+    step("a daemon without encryption is refused");
+    mtd_proc *c = daemon_new("c", 22, "encrypt_links = off\n");
+    long long refused = crypt_num(a, "refused");
+    t_fmt(uri, sizeof uri, "%s&x.pe=%s", p.magnet, a->listen);
+    cJSON_Delete(rpc_ok(c, "torrent.add", jf("{\"uri\":\"%s\",\"save_path\":\"%s\"}", uri, c->dl)));
+    for (int64_t end = mt_now_ms() + WAIT_MS; crypt_num(a, "refused") <= refused;) {
+        T_ASSERT(mt_now_ms() < end, "A never refused C");
+        ev_settle(a, 200);
+    }
+    {
+        cJSON *t = torrent_find(c, p.ih);
+        T_ASSERT(t && jnum(t, "progress") == 0, "C got data from A: %s", jtext(t));
+        cJSON_Delete(t);
+    }
+}
+END_TEST
+
 static Suite *mtd_suite(void)
 {
     Suite *s = suite_create("mtd");
@@ -2542,6 +2630,7 @@ static Suite *mtd_suite(void)
         {"resolve", resolve_over_rpc_and_mtctl},
         {"blobs", blob_three_hosts},
         {"push", push_to_twenty},
+        {"crypt", crypt_between_daemons},
     };
     /* Generous bounds on hangs (a test takes 2-20 s); CK_DEFAULT_TIMEOUT
      * may raise it or, as 0, lift it; CK_TIMEOUT_MULTIPLIER applies. */
