@@ -9,6 +9,7 @@
 
 #include "mt_feedindex.h"
 #include "mt_pointer.h"
+#include "mt_push.h"
 #include "mt_seq.h"
 #include "mt_util.h"
 
@@ -169,8 +170,10 @@ static void fail(mt_resolve *r, int code, const char *msg)
 /* Forget the current candidate, removing an index torrent we added. */
 static void drop_candidate(mt_resolve *r)
 {
-    if (r->fetching && r->fetch_added)
+    if (r->fetching && r->fetch_added) {
+        mt_push_keep_links(r->s, r->cand_ptr.ih, 0, NULL);
         mt_torrent_remove(r->s, r->cand_ptr.ih, 1, NULL);
+    }
     r->fetching = 0;
     r->fetch_added = 0;
     r->flush_wait_ms = 0;
@@ -241,8 +244,10 @@ static void verify_manifest(mt_resolve *r, const char *json, size_t len)
  * the update. Our copy in the index dir goes; the owner adds it properly. */
 static void found_torrent(mt_resolve *r, const char *name)
 {
-    if (r->fetch_added)
+    if (r->fetch_added) {
+        mt_push_keep_links(r->s, r->cand_ptr.ih, 0, NULL);
         mt_torrent_remove(r->s, r->cand_ptr.ih, 1, NULL);
+    }
     r->fetching = 0;
     r->fetch_added = 0;
     r->res.is_torrent = 1;
@@ -349,9 +354,15 @@ static void start_fetch(mt_resolve *r)
         memset(&ap, 0, sizeof ap);
         ap.magnet = magnet;
         ap.save_path = save;
+        /* Where push is on, the index swarm carries pushed updates: keep its
+         * seed-to-seed links from the start, or libtorrent closes the one to
+         * the publisher as redundant the moment the index is complete.
+         * Without push this fails with MT_ESTATE and changes nothing. */
+        mt_push_keep_links(r->s, r->cand_ptr.ih, 1, NULL);
         int rc = mt_torrent_add(r->s, &ap, id, &err);
         if (rc != 0 && rc != MT_EEXIST) {
             char msg[2 * MT_ERROR_MSG_MAX];
+            mt_push_keep_links(r->s, r->cand_ptr.ih, 0, NULL);
             snprintf(msg, sizeof msg, "index torrent: %s", err.message);
             reject(r, rc, msg);
             r->fetching = 0;
@@ -547,8 +558,10 @@ void mt_resolve_free(mt_resolve *r, int keep_index)
     if (!r)
         return;
     if (r->state == MT_RESOLVE_DONE) {
-        if (r->res.index_added && !keep_index)
+        if (r->res.index_added && !keep_index) {
+            mt_push_keep_links(r->s, r->res.ih, 0, NULL);
             mt_torrent_remove(r->s, r->res.ih, 1, NULL);
+        }
     } else {
         drop_candidate(r);
     }

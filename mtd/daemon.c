@@ -234,6 +234,8 @@ int d_add_torrent(mtd_daemon *d, const mt_add_params *ap, int64_t sub_id, const 
     row.paused = (ap->flags & MT_ADD_PAUSED) != 0;
     row.kind = kind;
     row.added_ms = mt_wall_ms();
+    if (kind == 1)
+        d_keep_index_links(d, id, 1);
     rc = mt_store_torrent_add(d->st, &row, err);
     if (rc == MT_EEXIST)
         rc = 0;
@@ -260,6 +262,19 @@ int d_add_torrent(mtd_daemon *d, const mt_add_params *ap, int64_t sub_id, const 
     else
         cJSON_Delete(e);
     return 0;
+}
+
+/*
+ * Pushes travel over an index swarm's connections, whose peers are all
+ * seeds: libtorrent closes such connections as redundant. Mark index
+ * torrents so the push extension keeps them (ordinary torrents keep
+ * libtorrent's behaviour). Nothing to do when push is off.
+ */
+void d_keep_index_links(mtd_daemon *d, const uint8_t ih[20], int keep)
+{
+    mt_error err;
+    if (d->cfg->push && mt_push_keep_links(d->s, ih, keep, &err) != 0 && err.code != MT_ESTATE)
+        log_warn("index swarm links: %s", err.message);
 }
 
 /* Remove a feed-index torrent nobody needs any more: not the latest index
@@ -329,6 +344,7 @@ void d_remove_index_if_unused(mtd_daemon *d, const uint8_t ih[20])
     }
     if (used)
         return;
+    d_keep_index_links(d, ih, 0);
     mt_torrent_remove(d->s, ih, 1, NULL);
     mt_store_torrent_remove(d->st, ih, NULL);
     char hex[41];
@@ -363,6 +379,8 @@ static void restore_torrents(mtd_daemon *d)
             ap.flags |= MT_ADD_PAUSED;
         if (rows[i].kind == 2)
             ap.flags |= MT_ADD_FLAT; /* a pack: files flat in the blob folder */
+        if (rows[i].kind == 1)
+            d_keep_index_links(d, rows[i].id, 1);
         mt_hex_encode(rows[i].id, 20, hex);
         int rc = mt_torrent_add(d->s, &ap, id, &err);
         if (rc != 0 && ap.resume) {
@@ -566,10 +584,6 @@ static int open_session(mtd_daemon *d)
         mt_push_config_init(&pc);
         if (mt_push_enable(d->s, &pc, &err) != 0)
             log_warn("push updates off: %s", err.message); /* polling still works */
-        /* Pushes travel over the index swarm's connections, whose peers are
-         * all seeds: libtorrent would close those as redundant. */
-        else if (mt_session_set_setting(d->s, "close_redundant_connections", "false", &err) != 0)
-            log_warn("cannot keep seed-to-seed connections: %s", err.message);
     }
     return 0;
 }

@@ -132,6 +132,9 @@ int d_find_torrent(mtd_daemon *d, const char *idtext, uint8_t id[20], char *msg,
 int d_add_torrent(mtd_daemon *d, const mt_add_params *ap, int64_t sub_id, const char *category,
                   int kind, uint8_t id[20], mt_error *err);
 void d_remove_index_if_unused(mtd_daemon *d, const uint8_t ih[20]);
+/* Ask the push extension to keep (or stop keeping) an index swarm's
+ * seed-to-seed connections; logs, never fails. */
+void d_keep_index_links(mtd_daemon *d, const uint8_t ih[20], int keep);
 /* The same, RETIRE_MS later: a push just sent through that swarm must leave
  * the peers' send buffers before its connections close. */
 void d_retire_index(mtd_daemon *d, const uint8_t ih[20]);

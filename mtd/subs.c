@@ -512,6 +512,7 @@ static void apply_update(mtd_daemon *d, sub_rt *rt, mt_resolve *res)
         tr.kind = 1;
         tr.added_ms = mt_wall_ms();
         mt_store_torrent_add(d->st, &tr, NULL);
+        d_keep_index_links(d, r->ih, 1);
     }
     int rc = mt_store_accept(d->st, s.id, s.pk, s.salt, s.salt_len, &a, rows, n_rows, &err);
     if (rc != 0)

@@ -18,8 +18,10 @@
  *
  * Keeping connections: libtorrent closes a connection when both ends are
  * seeds ("redundant"), which is the normal state of an index swarm. Push
- * needs those connections; set "close_redundant_connections" to false
- * (mt_session_set_setting) on sessions that rely on it.
+ * needs those connections: mark index torrents with mt_push_keep_links, and
+ * the extension vetoes those closings for them alone (ordinary torrents keep
+ * libtorrent's behaviour), or turn "close_redundant_connections" off for the
+ * whole session.
  *
  * Threading: all functions may be called from the thread that owns the
  * mt_session; mt_push_peer_count, mt_push_get_stats and the codec
@@ -87,6 +89,17 @@ int mt_push_send_raw(mt_session *s, const uint8_t id[20], const uint8_t *msg, si
 /* Peers of torrent id that speak lt_megatorrent now (0 for an unknown
  * torrent); MT_EINVAL for NULL arguments, MT_ESTATE if push is not enabled. */
 int mt_push_peer_count(mt_session *s, const uint8_t id[20]);
+
+/*
+ * keep = 1: keep the connections of torrent id to peers that speak
+ * lt_megatorrent open when libtorrent would close them as redundant (both
+ * ends seeds: upload_upload_connection, torrent_finished,
+ * uninteresting_upload_peer); keep = 0: stop. Peers without the extension
+ * are closed as usual once their extended handshake shows it. The torrent
+ * need not exist yet. MT_EINVAL for NULL arguments, MT_ESTATE if push is not
+ * enabled on s.
+ */
+int mt_push_keep_links(mt_session *s, const uint8_t id[20], int keep, mt_error *err);
 
 typedef struct mt_push_stats {
     uint64_t received;      /* messages taken off the wire */

@@ -21,11 +21,13 @@
 #include <memory>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include <sodium.h>
 
 #include <libtorrent/bdecode.hpp>
+#include <libtorrent/error_code.hpp>
 #include <libtorrent/entry.hpp>
 #include <libtorrent/extensions.hpp>
 #include <libtorrent/peer_connection_handle.hpp>
@@ -138,6 +140,15 @@ struct push_core {
     // Peers that advertised lt_megatorrent, per torrent id.
     std::mutex reg_mu;
     std::unordered_map<lt::sha1_hash, std::vector<reg_entry>> reg;
+
+    // Torrents whose push peers stay connected (mt_push_keep_links).
+    mutable std::mutex keep_mu;
+    std::unordered_set<lt::sha1_hash> keep;
+    bool keeps(lt::sha1_hash const& t) const
+    {
+        std::lock_guard<std::mutex> l(keep_mu);
+        return keep.count(t) != 0;
+    }
 
     std::mutex q_mu;
     std::condition_variable q_cv;
@@ -343,6 +354,19 @@ struct push_peer final : lt::peer_plugin, std::enable_shared_from_this<push_peer
     }
 
     void on_disconnect(lt::error_code const&) override { core->remove_peer(torrent, this); }
+
+    // libtorrent asks before closing a connection it finds redundant: both
+    // ends seeds, the normal state of an index swarm. For kept torrents,
+    // say no. The plugin is still attached either because the peer speaks
+    // lt_megatorrent or because its extended handshake has not arrived yet;
+    // a peer without the extension loses the plugin, and with it the veto.
+    bool can_disconnect(lt::error_code const& ec) override
+    {
+        if (ec != lt::errors::upload_upload_connection && ec != lt::errors::torrent_finished &&
+            ec != lt::errors::uninteresting_upload_peer)
+            return true;
+        return !core->keeps(torrent);
+    }
 
     bool on_extended(int length, int msg, lt::span<char const> body) override
     {
@@ -707,6 +731,27 @@ int mt_push_peer_count(mt_session* s, const uint8_t id[20])
         return core->count_peers(lt::sha1_hash(reinterpret_cast<char const*>(id)), nullptr);
     } catch (...) {
         return MT_EENGINE;
+    }
+}
+
+int mt_push_keep_links(mt_session* s, const uint8_t id[20], int keep, mt_error* err)
+{
+    mt_error_clear(err);
+    if (!s || !id)
+        return mt_error_set(err, MT_EINVAL, "session and torrent id are required");
+    try {
+        std::shared_ptr<push_core> core = core_of(s);
+        if (!core)
+            return mt_error_set(err, MT_ESTATE, "push is not enabled on this session");
+        lt::sha1_hash t(reinterpret_cast<char const*>(id));
+        std::lock_guard<std::mutex> l(core->keep_mu);
+        if (keep)
+            core->keep.insert(t);
+        else
+            core->keep.erase(t);
+        return MT_OK;
+    } catch (std::bad_alloc const&) {
+        return mt_error_set(err, MT_ENOMEM, "out of memory");
     }
 }
 

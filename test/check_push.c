@@ -700,6 +700,98 @@ START_TEST(push_fanout)
 }
 END_TEST
 
+/* Wait until s is seeding torrent id (finished downloading). */
+static void t_wait_seeding(mt_session *s, const uint8_t id[20])
+{
+    int64_t deadline = mt_now_ms() + T_WAIT_MS;
+    for (;;) {
+        mt_torrent_status st;
+        t_status(s, id, &st);
+        if (st.total_wanted > 0 && st.total_done == st.total_wanted)
+            return;
+        ck_assert_msg(mt_now_ms() < deadline, "not complete: %" PRId64 " of %" PRId64, st.total_done,
+                      st.total_wanted);
+        t_sleep_ms(20);
+    }
+}
+
+/* With libtorrent's close_redundant_connections on (its default), two
+ * seeds of a torrent drop their connection; mt_push_keep_links keeps it for
+ * the marked torrent only, and pushes still flow there. */
+START_TEST(push_keep_links)
+{
+    char dir1[128], dir2[128], dst1[192], dst2[192], a_ep[64];
+    uint8_t *t1, *t2, id1[20], id2[20], idb[20];
+    size_t len1, len2;
+    mt_session *a, *b;
+    mt_event ev;
+    mt_error err;
+    struct item it;
+    int queued = -1;
+
+    t1 = t_small_torrent(dir1, sizeof dir1, &len1);
+    t2 = t_small_torrent(dir2, sizeof dir2, &len2);
+    t_fmt(dst1, sizeof dst1, "%s/dst", dir1);
+    t_fmt(dst2, sizeof dst2, "%s/dst", dir2);
+    ck_assert(mkdir(dst1, 0755) == 0 && mkdir(dst2, 0755) == 0);
+    a = t_session("127.0.95.71", 1, NULL);
+    b = t_session("127.0.95.72", 1, NULL);
+    ck_assert(mt_session_set_setting(a, "close_redundant_connections", "true", NULL) == 0);
+    ck_assert(mt_session_set_setting(b, "close_redundant_connections", "true", NULL) == 0);
+    t_add(a, t1, len1, dir1, id1);
+    t_add(a, t2, len2, dir2, id2);
+    /* t1 is marked on both ends before the peers meet. */
+    ck_assert_int_eq(mt_push_keep_links(a, id1, 1, &err), 0);
+    ck_assert_int_eq(mt_push_keep_links(b, id1, 1, &err), 0);
+    t_wait(a, MT_EVENT_TORRENT_CHECKED, id1, &ev);
+    mt_event_clear(&ev);
+    t_wait(a, MT_EVENT_TORRENT_CHECKED, id2, &ev);
+    mt_event_clear(&ev);
+    t_endpoint(a, "127.0.95.71", a_ep, sizeof a_ep);
+    t_add(b, t1, len1, dst1, idb);
+    t_add(b, t2, len2, dst2, idb);
+    ck_assert_int_eq(mt_torrent_connect_peer(b, id1, a_ep, &err), 0);
+    ck_assert_int_eq(mt_torrent_connect_peer(b, id2, a_ep, &err), 0);
+    t_wait_seeding(b, id1);
+    t_wait_seeding(b, id2);
+
+    /* The unmarked torrent: libtorrent closes the seed-to-seed link. */
+    {
+        int64_t deadline = mt_now_ms() + T_WAIT_MS;
+        mt_torrent_status st;
+        for (;;) {
+            t_status(b, id2, &st);
+            if (st.num_peers == 0)
+                break;
+            ck_assert_msg(mt_now_ms() < deadline, "the unmarked torrent kept %d peers", st.num_peers);
+            t_sleep_ms(50);
+        }
+    }
+    /* The marked one still has it, both ways, and a push goes through. */
+    t_sleep_ms(1000);
+    ck_assert_int_eq(mt_push_peer_count(a, id1), 1);
+    ck_assert_int_eq(mt_push_peer_count(b, id1), 1);
+    item_keys(&it);
+    item_make(&it, id1, 1);
+    item_push(a, id1, &it, NULL, &queued);
+    ck_assert_int_eq(queued, 1);
+    t_wait(b, MT_EVENT_PUSH, id1, &ev);
+    t_assert_item(&ev, &it, id1, a_ep);
+    mt_event_clear(&ev);
+
+    /* Unmarked: nothing reopens or closes by itself, but the API answers. */
+    ck_assert_int_eq(mt_push_keep_links(a, id1, 0, &err), 0);
+    ck_assert_int_eq(mt_push_keep_links(NULL, id1, 1, &err), MT_EINVAL);
+
+    mt_session_free(b);
+    mt_session_free(a);
+    mt_free(t1);
+    mt_free(t2);
+    t_rm_rf(dir1);
+    t_rm_rf(dir2);
+}
+END_TEST
+
 /* Argument and state errors, on one session, no traffic. */
 START_TEST(push_api_errors)
 {
@@ -794,6 +886,7 @@ static Suite *push_suite(void)
     tcase_add_test(tc, push_flood);
     tcase_add_test(tc, push_skips_plain_peers);
     tcase_add_test(tc, push_fanout);
+    tcase_add_test(tc, push_keep_links);
     suite_add_tcase(s, tc);
     return s;
 }
