@@ -11,6 +11,13 @@
  *    .torrent bytes with its own save path and connects to A; times add ->
  *    MT_EVENT_TORRENT_FINISHED, then stops both sessions and compares the
  *    download with the source byte for byte. A mismatch fails loudly.
+ * 5. With --links, each transfer is repeated over each kind of peer link:
+ *    "plain" (libtorrent's protocol encryption off both ways), "rc4"
+ *    (libtorrent's RC4 stream encryption forced both ways: the stock
+ *    alternative) and "mtcrypt" (lt_mtcrypt required on both sessions,
+ *    ChaCha20-Poly1305 frames; libtorrent's own encryption off, so ours is
+ *    the only cipher). An mtcrypt run fails unless the downloader's
+ *    mt_crypt_get_stats counts an upgraded link. Runs are interleaved.
  * Prints a human summary and markdown rows. Temp dirs are removed on exit.
  * Exit status: 0 ok, 1 failure, 2 bad usage.
  */
@@ -29,6 +36,7 @@
 #include <unistd.h>
 
 #include "mt_capi.h"
+#include "mt_crypt.h"
 #include "mt_testnet.h"
 #define BENCH_NAME "bench_download"
 #include "bench_util.h"
@@ -169,7 +177,35 @@ static int parse_version(const char *s, mt_torrent_version *v)
     return 0;
 }
 
-static int new_session(const char *addr, const setting *settings, int nsettings, mt_session **out)
+/* How the two sessions' peer link is protected (--links). */
+typedef enum { LINK_DEFAULT, LINK_PLAIN, LINK_RC4, LINK_MTCRYPT } link_kind;
+
+static const char *link_name(link_kind l)
+{
+    static const char *const names[] = {"default", "plain", "rc4", "mtcrypt"};
+    return names[l];
+}
+
+static int parse_link(const char *s, link_kind *l)
+{
+    for (int k = LINK_PLAIN; k <= LINK_MTCRYPT; k++)
+        if (!strcmp(s, link_name((link_kind)k))) {
+            *l = (link_kind)k;
+            return 0;
+        }
+    return -1;
+}
+
+/* libtorrent's settings for a link kind (after --setting ones). enc_policy:
+ * 0 forced, 2 disabled; allowed_enc_level 1 = RC4 only. */
+static const setting link_settings[][4] = {
+    [LINK_DEFAULT] = {{"", ""}},
+    [LINK_PLAIN] = {{"out_enc_policy", "2"}, {"in_enc_policy", "2"}},
+    [LINK_RC4] = {{"out_enc_policy", "0"}, {"in_enc_policy", "0"}, {"allowed_enc_level", "1"}, {"prefer_rc4", "true"}},
+    [LINK_MTCRYPT] = {{"out_enc_policy", "2"}, {"in_enc_policy", "2"}},
+};
+
+static int new_session(const char *addr, const setting *settings, int nsettings, link_kind link, mt_session **out)
 {
     mt_session_config cfg;
     mt_error err;
@@ -190,6 +226,21 @@ static int new_session(const char *addr, const setting *settings, int nsettings,
             *out = NULL;
             return -1;
         }
+    for (size_t i = 0; i < sizeof link_settings[0] / sizeof link_settings[0][0] && link_settings[link][i].name[0];
+         i++)
+        if (mt_session_set_setting(*out, link_settings[link][i].name, link_settings[link][i].value, &err) != 0) {
+            fprintf(stderr, "bench_download: %s link setting %s: %s\n", link_name(link), link_settings[link][i].name,
+                    err.message);
+            mt_session_free(*out);
+            *out = NULL;
+            return -1;
+        }
+    if (link == LINK_MTCRYPT && mt_crypt_enable(*out, MT_CRYPT_REQUIRE, &err) != 0) {
+        fprintf(stderr, "bench_download: lt_mtcrypt: %s\n", err.message);
+        mt_session_free(*out);
+        *out = NULL;
+        return -1;
+    }
     return 0;
 }
 
@@ -221,7 +272,7 @@ typedef struct transfer_result {
  */
 static int run_transfer(const char *addr_a, const char *addr_b, const uint8_t *torrent, size_t torrent_len,
                         const char *src_dir, const char *src_file, const char *dl_dir, const setting *settings,
-                        int nsettings, uint8_t *ba, uint8_t *bb, transfer_result *res)
+                        int nsettings, link_kind link, uint8_t *ba, uint8_t *bb, transfer_result *res)
 {
     mt_session *a = NULL, *b = NULL;
     mt_error err;
@@ -235,7 +286,8 @@ static int run_transfer(const char *addr_a, const char *addr_b, const uint8_t *t
 
     memset(res, 0, sizeof *res);
     res->peer_ms = res->first_ms = -1;
-    if (new_session(addr_a, settings, nsettings, &a) != 0 || new_session(addr_b, settings, nsettings, &b) != 0)
+    if (new_session(addr_a, settings, nsettings, link, &a) != 0 ||
+        new_session(addr_b, settings, nsettings, link, &b) != 0)
         goto out;
     deadline = now_ms() + 10000;
     while ((port = mt_session_listen_port(a)) <= 0 || mt_session_listen_port(b) <= 0) {
@@ -336,6 +388,15 @@ static int run_transfer(const char *addr_a, const char *addr_b, const uint8_t *t
         }
     }
 
+    if (link == LINK_MTCRYPT) {
+        mt_crypt_stats cs;
+        mt_crypt_get_stats(b, &cs);
+        if (cs.upgraded < 1) {
+            fprintf(stderr, "bench_download: mtcrypt run finished without an upgraded link (%" PRIu64 " failed)\n",
+                    cs.failed);
+            goto out;
+        }
+    }
     /* Stop both sessions (closes files) before comparing. */
     mt_session_free(b);
     b = NULL;
@@ -351,16 +412,45 @@ out:
     return rc;
 }
 
+/* "v1" or "v1 over rc4" (links given). */
+static const char *kind_name(mt_torrent_version v, link_kind l)
+{
+    static char buf[4][48];
+    static int next;
+    char *out = buf[next++ % 4];
+    if (l == LINK_DEFAULT)
+        snprintf(out, sizeof buf[0], "%s", version_name(v));
+    else
+        snprintf(out, sizeof buf[0], "%s over %s", version_name(v), link_name(l));
+    return out;
+}
+
+/* For an mtcrypt transfer, its rate against the plain and rc4 transfers of
+ * the same version in this run (medians). */
+static void print_link_ratios(double xfer_ms[][MAX_REPEAT], int k, int nlinks, const link_kind *links, int repeat,
+                              const char *sep)
+{
+    int base = k - k % nlinks;
+    if (links[k % nlinks] != LINK_MTCRYPT)
+        return;
+    for (int j = 0; j < nlinks; j++)
+        if (links[j] == LINK_PLAIN || links[j] == LINK_RC4)
+            printf("%s%.2f× the %s rate", sep, median_of(xfer_ms[base + j], repeat) / median_of(xfer_ms[k], repeat),
+                   link_name(links[j]));
+}
+
 static void usage(FILE *f)
 {
     fprintf(f,
             "usage: bench_download [--size-mib M] [--addr A] [--transfer LIST] [--repeat N]\n"
-            "                      [--piece-kib K] [--setting NAME=VALUE]...\n"
+            "                      [--piece-kib K] [--links LIST] [--setting NAME=VALUE]...\n"
             "  --size-mib M       payload size (default 256)\n"
             "  --addr A           seeder address; the downloader uses A + 1 (default 127.0.41.1)\n"
             "  --transfer LIST    comma list of v1, v2, hybrid to transfer (default hybrid,v1)\n"
             "  --repeat N         runs of each measurement, median reported (default 3, max %d)\n"
             "  --piece-kib K      piece size (power of two >= 16; default: libtorrent's choice)\n"
+            "  --links LIST       comma list of plain, rc4, mtcrypt: repeat each transfer over these peer links\n"
+            "                     (default: libtorrent's defaults only)\n"
             "  --setting N=V      apply a libtorrent setting to both sessions (repeatable)\n"
             "Temp files go under $TMPDIR (default /tmp): about 2x the payload at peak.\n",
             MAX_REPEAT);
@@ -377,8 +467,12 @@ int main(int argc, char **argv)
     uint8_t *ba = NULL, *bb = NULL;
     uint8_t *torrents[4] = {NULL, NULL, NULL, NULL};
     size_t torrent_len[4] = {0, 0, 0, 0};
-    static double create_ms[4][MAX_REPEAT], copy_ms[MAX_REPEAT], fsync_ms[MAX_REPEAT], xfer_ms[3][MAX_REPEAT];
-    static double peer_ms[3][MAX_REPEAT], first_ms[3][MAX_REPEAT], steady_rate[3][MAX_REPEAT];
+    static double create_ms[4][MAX_REPEAT], copy_ms[MAX_REPEAT], fsync_ms[MAX_REPEAT], xfer_ms[9][MAX_REPEAT];
+    static double peer_ms[9][MAX_REPEAT], first_ms[9][MAX_REPEAT], steady_rate[9][MAX_REPEAT];
+    /* transfer k = (version transfers[k / nlinks], link links[k % nlinks]) */
+    link_kind links[3] = {LINK_DEFAULT};
+    int nlinks = 1, nkinds;
+    const char *links_list = NULL;
     double cold_copy_ms = 0, cold_fsync_ms = 0;
     uint64_t bytes;
     mt_torrent_version transfers[3];
@@ -425,6 +519,8 @@ int main(int argc, char **argv)
             addr = val;
         } else if (!strcmp(o, "--transfer")) {
             transfer_list = val;
+        } else if (!strcmp(o, "--links")) {
+            links_list = val;
         } else if (!strcmp(o, "--setting")) {
             const char *eq = strchr(val, '=');
             if (!eq || eq == val || nsettings == MAX_SETTINGS || (size_t)(eq - val) >= sizeof settings[0].name ||
@@ -463,6 +559,32 @@ int main(int argc, char **argv)
                 transfers[ntransfers++] = v;
         }
     }
+    if (links_list) {
+        char list[256], *save = NULL, *tok;
+        if (strlen(links_list) >= sizeof list) {
+            fprintf(stderr, "bench_download: --links list too long\n");
+            return 2;
+        }
+        strcpy(list, links_list);
+        nlinks = 0;
+        for (tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+            link_kind l;
+            int dup = 0;
+            if (parse_link(tok, &l) != 0) {
+                fprintf(stderr, "bench_download: --links: '%s' is not plain, rc4 or mtcrypt\n", tok);
+                return 2;
+            }
+            for (int k = 0; k < nlinks; k++)
+                dup |= links[k] == l;
+            if (!dup)
+                links[nlinks++] = l;
+        }
+        if (!nlinks) {
+            fprintf(stderr, "bench_download: --links is empty\n");
+            return 2;
+        }
+    }
+    nkinds = ntransfers * nlinks;
     if (!mt_addr_is_loopback(addr) || next_addr(addr, 1, addr_b, sizeof addr_b) != 0) {
         fprintf(stderr, "bench_download: --addr %s must be in 127.0.0.0/8 with a host part of 1-253\n", addr);
         return 2;
@@ -562,21 +684,24 @@ int main(int argc, char **argv)
         }
     }
 
-    /* Transfers; versions interleaved so drift on the machine hits each alike. */
+    /* Transfers; versions and links interleaved so drift on the machine
+     * hits each alike. */
     for (int r = 0; r < repeat && !interrupted; r++)
-        for (int k = 0; k < ntransfers && !interrupted; k++) {
-            mt_torrent_version v = transfers[k];
+        for (int k = 0; k < nkinds && !interrupted; k++) {
+            mt_torrent_version v = transfers[k / nlinks];
+            link_kind link = links[k % nlinks];
             transfer_result res;
             snprintf(dl_dir, sizeof dl_dir, "%s/download-%s", base, version_name(v));
             if (make_dir(dl_dir) != 0) {
                 failed = 1;
                 goto cleanup;
             }
-            fprintf(stderr, "bench_download: %s transfer %d/%d %s -> %s\n", version_name(v), r + 1, repeat, addr,
-                    addr_b);
+            fprintf(stderr, "bench_download: %s transfer over %s links %d/%d %s -> %s\n", version_name(v),
+                    link_name(link), r + 1, repeat, addr, addr_b);
             if (run_transfer(addr, addr_b, torrents[v], torrent_len[v], src_dir, src_file, dl_dir, settings,
-                             nsettings, ba, bb, &res) != 0) {
-                fprintf(stderr, "bench_download: FAILED: %s transfer\n", version_name(v));
+                             nsettings, link, ba, bb, &res) != 0) {
+                fprintf(stderr, "bench_download: FAILED: %s transfer over %s links\n", version_name(v),
+                        link_name(link));
                 failed = 1;
                 goto cleanup;
             }
@@ -625,12 +750,15 @@ int main(int argc, char **argv)
                fsync_med);
         printf("plain copy, first one (into memory not touched before; not used in ratios) %8.1f ms  %7.1f MiB/s; "
                "fsync after it %.1f ms\n", cold_copy_ms, mib / (cold_copy_ms / 1e3), cold_fsync_ms);
-        for (int k = 0; k < ntransfers; k++) {
+        for (int k = 0; k < nkinds; k++) {
             double med = median_of(xfer_ms[k], repeat), rate = mib / (med / 1e3);
             printf("download %-6s add->finished %8.1f ms  %7.1f MiB/s  [%.1f-%.1f MiB/s]  %.2fx the plain copy "
-                   "rate; every run verified byte for byte\n",
-                   version_name(transfers[k]), med, rate, mib / (max_of(xfer_ms[k], repeat) / 1e3),
-                   mib / (min_of(xfer_ms[k], repeat) / 1e3), rate / copy_rate);
+                   "rate; every run verified byte for byte",
+                   kind_name(transfers[k / nlinks], links[k % nlinks]), med, rate,
+                   mib / (max_of(xfer_ms[k], repeat) / 1e3), mib / (min_of(xfer_ms[k], repeat) / 1e3),
+                   rate / copy_rate);
+            print_link_ratios(xfer_ms, k, nlinks, links, repeat, "; ");
+            printf("\n");
             printf("  of which: peer connected after %.0f ms, first verified bytes after %.0f ms; "
                    "from then on %.1f MiB/s (medians, sampled every 20 ms)\n",
                    median_of(peer_ms[k], repeat), median_of(first_ms[k], repeat),
@@ -651,12 +779,13 @@ int main(int argc, char **argv)
                "fsync excluded (fsync after: %.0f ms); range %.0f–%.0f MiB/s |\n",
                label, copy_med, copy_rate, fsync_med, mib / (max_of(copy_ms, repeat) / 1e3),
                mib / (min_of(copy_ms, repeat) / 1e3));
-        for (int k = 0; k < ntransfers; k++) {
+        for (int k = 0; k < nkinds; k++) {
             double med = median_of(xfer_ms[k], repeat), rate = mib / (med / 1e3);
-            printf("| %s | %s download, add → finished | %.0f ms | %.0f MiB/s | %.2f× the plain copy rate; "
-                   "range %.0f–%.0f MiB/s; first bytes after %.0f ms, %.0f MiB/s from then on; "
+            printf("| %s | %s download, add → finished | %.0f ms | %.0f MiB/s | %.2f× the plain copy rate",
+                   label, kind_name(transfers[k / nlinks], links[k % nlinks]), med, rate, rate / copy_rate);
+            print_link_ratios(xfer_ms, k, nlinks, links, repeat, "; ");
+            printf("; range %.0f–%.0f MiB/s; first bytes after %.0f ms, %.0f MiB/s from then on; "
                    "loopback TCP, verified |\n",
-                   label, version_name(transfers[k]), med, rate, rate / copy_rate,
                    mib / (max_of(xfer_ms[k], repeat) / 1e3), mib / (min_of(xfer_ms[k], repeat) / 1e3),
                    median_of(first_ms[k], repeat), median_of(steady_rate[k], repeat));
         }

@@ -59,6 +59,9 @@ run() {
 run "$B/bench/bench_dht" --nodes 8 --rounds 200 --addr 127.0.40.1
 run "$B/bench/bench_dht" --nodes 32 --rounds 200 --addr 127.0.40.1
 run "$B/bench/bench_download" --size-mib 256 --addr 127.0.41.1
+# Encrypted peer links: the same 256 MiB v1 transfer over plain, RC4 and
+# lt_mtcrypt (ChaCha20-Poly1305) links, interleaved in one run.
+run "$B/bench/bench_download" --size-mib 256 --addr 127.0.41.1 --transfer v1 --links plain,rc4,mtcrypt --repeat 5
 run "$B/bench/bench_manifest" --repeat 41
 # About 15 minutes: update latency on 32 nodes, then 1,000 and 10,000
 # subscriptions (and 10,000 at the default dht_budget) on 8.
