@@ -379,8 +379,13 @@ static void restore_torrents(mtd_daemon *d)
             ap.flags |= MT_ADD_PAUSED;
         if (rows[i].kind == 2)
             ap.flags |= MT_ADD_FLAT; /* a pack: files flat in the blob folder */
-        if (rows[i].kind == 1)
+        if (rows[i].kind == 1) {
             d_keep_index_links(d, rows[i].id, 1);
+            /* An index retired just before a stop would otherwise be seeded
+             * for good: look again once pushes had their time; ones still
+             * in use stay. */
+            d_retire_index(d, rows[i].id);
+        }
         mt_hex_encode(rows[i].id, 20, hex);
         int rc = mt_torrent_add(d->s, &ap, id, &err);
         if (rc != 0 && ap.resume) {

@@ -1415,6 +1415,15 @@ START_TEST(kill_publisher_after_publish)
     T_ASSERT(seq2 > seq1, "seq %lld after %lld: reused", seq2, seq1);
     T_ASSERT(jint(r, "items") == 2, "published %s", jtext(r));
     cJSON_Delete(r);
+    /* Index 1 is now retired: dropped 30 s after the publish. A kill at
+     * once must not leave it seeded for good. */
+    status = daemon_signal(pub, SIGKILL);
+    T_ASSERT(WIFSIGNALED(status), "status 0x%x", status);
+    daemon_spawn(pub);
+    cJSON *old = torrent_find(pub, ih1);
+    T_ASSERT(old != NULL, "index 1 went before its retirement was due");
+    cJSON_Delete(old);
+    wait_dht(pub, 3);
     mark = ev_mark(sub);
     cJSON_Delete(rpc_ok(sub, "sub.sync", jf("{\"id\":%lld}", sid)));
     ev_wait(sub, mark, "torrent.finished", "id", p[1].ih);
@@ -1422,6 +1431,15 @@ START_TEST(kill_publisher_after_publish)
     cJSON *s = sub_get(sub, sid);
     T_ASSERT(jint(s, "seq") == seq2 && jint(s, "items") == 2, "subscription %s", jtext(s));
     cJSON_Delete(s);
+    for (int64_t end = mt_now_ms() + 60000;;) {
+        cJSON *t = torrent_find(pub, ih1);
+        int gone = t == NULL;
+        cJSON_Delete(t);
+        if (gone)
+            break;
+        T_ASSERT(mt_now_ms() < end, "the retired index 1 is still seeded 60 s after a restart");
+        ev_settle(pub, 500);
+    }
     soft_done();
 }
 END_TEST
