@@ -206,6 +206,14 @@ void convert_put(mt_session* s, lt::dht_put_alert const* a)
                  "; the new value was not stored",
                  note.found_seq, note.wanted_seq);
         note_seq(s, target, note.found_seq);
+#ifdef TORRENT_DHT_PUT_ALERT_HAS_REFUSALS
+    } else if (a->num_success == 0 && a->num_refused > 0 && !a->refusals.empty()) {
+        // Built against the patched library (patches/): the nodes said why.
+        auto const& top = a->refusals.front();
+        ev.error = top.code == 302 ? MT_ESTALE : top.code == 205 ? MT_EINVAL : MT_EENGINE;
+        snprintf(ev.message, sizeof ev.message, "%d DHT nodes refused the item: %d %.100s%s", a->num_refused,
+                 top.code, top.message.c_str(), a->refusals.size() > 1 ? " (and other reasons)" : "");
+#endif
     } else if (a->num_success == 0) {
         ev.error = MT_EENGINE;
         copy_str(ev.message, sizeof ev.message, "no DHT node stored the item (no reachable nodes?)");
