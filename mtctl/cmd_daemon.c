@@ -288,6 +288,19 @@ static int call_once(const char *sock, const char *method, cJSON *params, int ti
 /* ======================================================== output helpers */
 
 /* One value as readable text, by what its key says it holds. */
+/* 1 if every member of object o is a number with a plain name. */
+static int flat_counters(const cJSON *o)
+{
+    const cJSON *m;
+    int n = 0;
+    cJSON_ArrayForEach(m, o) {
+        if (!cJSON_IsNumber(m) || !m->string || strspn(m->string, "abcdefghijklmnopqrstuvwxyz_") != strlen(m->string))
+            return 0;
+        n++;
+    }
+    return n > 0;
+}
+
 static void format_value(const char *key, const cJSON *v, char *buf, size_t cap)
 {
     size_t kl = strlen(key);
@@ -310,6 +323,19 @@ static void format_value(const char *key, const cJSON *v, char *buf, size_t cap)
             dc_human_bytes(v->valuedouble, buf, cap);
         else
             format_number(v->valuedouble, buf, cap);
+    } else if (cJSON_IsObject(v) && flat_counters(v)) {
+        /* A group of counters (status's push, crypt): "name value, ...". */
+        size_t used = 0;
+        const cJSON *m;
+        buf[0] = '\0';
+        cJSON_ArrayForEach(m, v) {
+            char num[64];
+            format_number(m->valuedouble, num, sizeof num);
+            int n = snprintf(buf + used, cap - used, "%s%s %s", used ? ", " : "", m->string, num);
+            if (n < 0 || (size_t)n >= cap - used)
+                break;
+            used += (size_t)n;
+        }
     } else {
         char *s = cJSON_PrintUnformatted(v);
         dc_clean(s ? s : "?", buf, cap);
@@ -1698,8 +1724,8 @@ static const dcmd commands[] = {
      "\n"
      "Show the daemon's state as key: value lines: version, pid, uptime, state\n"
      "directory, listen address, DHT nodes, counts of torrents, subscriptions\n"
-     "and feeds, transfer rates and its public key. --json prints mtd's\n"
-     "result object.\n" SOCK_HELP},
+     "and feeds, transfer rates, push and encrypted-link counters and its\n"
+     "public key. --json prints mtd's result object.\n" SOCK_HELP},
     {"add", run_add, O_BASE | O_SAVE | O_PAUSED | O_CATEGORY | O_WAIT, 1, 1,
      "usage: mtctl add URI|FILE.torrent [--save-path DIR] [--paused] [--category C]\n"
      "                 [--wait] [--socket PATH] [--json]\n"
