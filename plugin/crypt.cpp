@@ -61,8 +61,9 @@ constexpr char kExtName[] = MT_CRYPT_EXTENSION_NAME;
 constexpr char kPkKey[] = "mtcrypt_pk";
 constexpr char kSwitchByte = 'S';
 
-constexpr int kHeader = 4 + crypto_aead_chacha20poly1305_ietf_ABYTES;  // length || tag
-constexpr int kMaxFrame = 1024 * 1024;  // what setup_send hands over at most
+constexpr int kHeader = MT_CRYPT_FRAME_HEADER;  // length || tag
+constexpr int kMaxFrame = MT_CRYPT_FRAME_MAX;    // what setup_send hands over at most
+static_assert(MT_CRYPT_FRAME_HEADER == 4 + crypto_aead_chacha20poly1305_ietf_ABYTES, "header size");
 
 static_assert(crypto_aead_chacha20poly1305_ietf_KEYBYTES == 32, "key size");
 static_assert(crypto_aead_chacha20poly1305_ietf_NPUBBYTES == 12, "nonce size");
@@ -182,15 +183,7 @@ public:
             }
             m = scratch_.data();
         }
-        auto const n = static_cast<std::uint32_t>(total);
-        out_hdr_[0] = static_cast<unsigned char>(n >> 24);
-        out_hdr_[1] = static_cast<unsigned char>(n >> 16);
-        out_hdr_[2] = static_cast<unsigned char>(n >> 8);
-        out_hdr_[3] = static_cast<unsigned char>(n);
-        unsigned char nonce[12];
-        make_nonce(tx_n_++, nonce);
-        crypto_aead_chacha20poly1305_ietf_encrypt_detached(m, out_hdr_ + 4, nullptr, m, total, out_hdr_, 4,
-                                                           nullptr, nonce, tx_.data());
+        mt_crypt_frame_seal(tx_.data(), tx_n_++, m, total, out_hdr_);
         if (bufs.size() != 1) {
             std::size_t at = 0;
             for (auto const& b : bufs) {
@@ -214,11 +207,10 @@ public:
             if (total != static_cast<std::size_t>(kHeader))
                 return fail();
             gather(bufs, in_hdr_, kHeader);
-            std::uint32_t n = (std::uint32_t(in_hdr_[0]) << 24) | (std::uint32_t(in_hdr_[1]) << 16) |
-                              (std::uint32_t(in_hdr_[2]) << 8) | std::uint32_t(in_hdr_[3]);
-            if (n == 0 || n > static_cast<std::uint32_t>(kMaxFrame))
+            std::size_t n = 0;
+            if (mt_crypt_frame_length(in_hdr_, &n) != MT_OK)
                 return fail();
-            body_len_ = n;
+            body_len_ = static_cast<std::uint32_t>(n);
             want_header_ = false;
             return std::make_tuple(kHeader, 0, static_cast<int>(n));
         }
@@ -232,10 +224,7 @@ public:
             gather(bufs, scratch_.data(), total);
             c = scratch_.data();
         }
-        unsigned char nonce[12];
-        make_nonce(rx_n_, nonce);
-        if (crypto_aead_chacha20poly1305_ietf_decrypt_detached(c, nullptr, c, total, in_hdr_ + 4, in_hdr_, 4, nonce,
-                                                               rx_.data()) != 0) {
+        if (mt_crypt_frame_open(rx_.data(), rx_n_, in_hdr_, c, total) != MT_OK) {
             for (auto const& b : bufs)  // nothing unauthenticated reaches the upper layer
                 sodium_memzero(b.data(), static_cast<std::size_t>(b.size()));
             return fail();
@@ -484,6 +473,49 @@ struct crypt_plugin final : lt::plugin {
 } // namespace
 
 extern "C" {
+
+int mt_crypt_frame_length(const uint8_t hdr[MT_CRYPT_FRAME_HEADER], size_t* n)
+{
+    if (!hdr || !n)
+        return MT_EINVAL;
+    std::uint32_t len = (std::uint32_t(hdr[0]) << 24) | (std::uint32_t(hdr[1]) << 16) | (std::uint32_t(hdr[2]) << 8) |
+                        std::uint32_t(hdr[3]);
+    *n = 0;
+    if (len == 0 || len > MT_CRYPT_FRAME_MAX)
+        return MT_EINVAL;
+    *n = len;
+    return MT_OK;
+}
+
+int mt_crypt_frame_seal(const uint8_t key[32], uint64_t counter, uint8_t* buf, size_t n,
+                        uint8_t hdr[MT_CRYPT_FRAME_HEADER])
+{
+    if (!key || !buf || !hdr || n == 0 || n > MT_CRYPT_FRAME_MAX)
+        return MT_EINVAL;
+    hdr[0] = static_cast<unsigned char>(n >> 24);
+    hdr[1] = static_cast<unsigned char>(n >> 16);
+    hdr[2] = static_cast<unsigned char>(n >> 8);
+    hdr[3] = static_cast<unsigned char>(n);
+    unsigned char nonce[12];
+    make_nonce(counter, nonce);
+    crypto_aead_chacha20poly1305_ietf_encrypt_detached(buf, hdr + 4, nullptr, buf, n, hdr, 4, nullptr, nonce, key);
+    return MT_OK;
+}
+
+int mt_crypt_frame_open(const uint8_t key[32], uint64_t counter, const uint8_t hdr[MT_CRYPT_FRAME_HEADER],
+                        uint8_t* buf, size_t n)
+{
+    size_t want = 0;
+    if (!key || !buf || !hdr || mt_crypt_frame_length(hdr, &want) != MT_OK || want != n)
+        return MT_EINVAL;
+    unsigned char nonce[12];
+    make_nonce(counter, nonce);
+    if (crypto_aead_chacha20poly1305_ietf_decrypt_detached(buf, nullptr, buf, n, hdr + 4, hdr, 4, nonce, key) != 0) {
+        sodium_memzero(buf, n);
+        return MT_ECRYPTO;
+    }
+    return MT_OK;
+}
 
 int mt_crypt_enable(mt_session* s, mt_crypt_mode mode, mt_error* err)
 {

@@ -80,6 +80,31 @@ typedef struct mt_crypt_stats {
 /* Counters since mt_crypt_enable; all zero if it is not enabled. */
 void mt_crypt_get_stats(mt_session *s, mt_crypt_stats *st);
 
+/* ------------------------------------------------------------------ */
+/* The frame codec the extension uses after the switch (pure; any      */
+/* thread). Exported for tests and fuzzing.                            */
+/* ------------------------------------------------------------------ */
+
+#define MT_CRYPT_FRAME_HEADER 20        /* u32 big-endian length || 16-byte tag */
+#define MT_CRYPT_FRAME_MAX (1u << 20)   /* largest body */
+
+/* The body length a header announces: 0 and *n, or MT_EINVAL (and *n 0)
+ * when it is 0 or over MT_CRYPT_FRAME_MAX. */
+int mt_crypt_frame_length(const uint8_t hdr[MT_CRYPT_FRAME_HEADER], size_t *n);
+
+/* Encrypt buf (n = 1..MT_CRYPT_FRAME_MAX bytes) in place as frame number
+ * counter of one direction, writing length and tag to hdr. MT_EINVAL for a
+ * bad length or NULL. */
+int mt_crypt_frame_seal(const uint8_t key[32], uint64_t counter, uint8_t *buf, size_t n,
+                        uint8_t hdr[MT_CRYPT_FRAME_HEADER]);
+
+/* Check and decrypt a frame in place. MT_EINVAL when hdr's length is bad or
+ * is not n; MT_ECRYPTO when authentication fails (wrong key, counter,
+ * length or any changed byte), and then buf is zeroed: nothing
+ * unauthenticated is left in it. */
+int mt_crypt_frame_open(const uint8_t key[32], uint64_t counter, const uint8_t hdr[MT_CRYPT_FRAME_HEADER],
+                        uint8_t *buf, size_t n);
+
 #ifdef __cplusplus
 }
 #endif

@@ -306,6 +306,79 @@ START_TEST(test_prefer_over_rc4)
 }
 END_TEST
 
+/* The frame codec: a known answer, then every kind of change refused with
+ * the body wiped. */
+START_TEST(test_frame_codec)
+{
+    uint8_t key[32], other[32], hdr[MT_CRYPT_FRAME_HEADER], h2[MT_CRYPT_FRAME_HEADER], buf[64], copy[64];
+    const char *msg = "hello, peer";
+    size_t n = strlen(msg), got = 99;
+
+    for (int i = 0; i < 32; i++) {
+        key[i] = (uint8_t)i;
+        other[i] = (uint8_t)(i + 1);
+    }
+    memcpy(buf, msg, n);
+    ck_assert_int_eq(mt_crypt_frame_seal(key, 5, buf, n, hdr), 0);
+    /* Against libsodium directly: ChaCha20-Poly1305-IETF (RFC 8439), AD =
+     * the 4 length bytes, nonce = 4 zero bytes || u64 LE 5. A change of the
+     * wire format breaks it. */
+    {
+        uint8_t nonce[12] = {0, 0, 0, 0, 5}, ct[64], tag[16];
+        unsigned long long tl = 0;
+        crypto_aead_chacha20poly1305_ietf_encrypt_detached(ct, tag, &tl, (const uint8_t *)msg, n, hdr, 4, NULL,
+                                                           nonce, key);
+        ck_assert_uint_eq(hdr[0] | hdr[1] | hdr[2], 0);
+        ck_assert_uint_eq(hdr[3], n);
+        ck_assert(memcmp(hdr + 4, tag, 16) == 0);
+        ck_assert(memcmp(buf, ct, n) == 0);
+    }
+    ck_assert_int_eq(mt_crypt_frame_length(hdr, &got), 0);
+    ck_assert_uint_eq(got, n);
+    memcpy(copy, buf, n);
+    ck_assert_int_eq(mt_crypt_frame_open(key, 5, hdr, buf, n), 0);
+    ck_assert(memcmp(buf, msg, n) == 0);
+
+    /* Wrong counter (a replayed or reordered frame), wrong key, a changed
+     * body, tag or length byte: refused, body zeroed. */
+    for (int k = 0; k < 5; k++) {
+        uint8_t zero[64] = {0};
+        memcpy(buf, copy, n);
+        memcpy(h2, hdr, sizeof hdr);
+        uint64_t ctr = 5;
+        const uint8_t *kk = key;
+        size_t len = n;
+        if (k == 0)
+            ctr = 6;
+        else if (k == 1)
+            kk = other;
+        else if (k == 2)
+            buf[3] ^= 0x01;
+        else if (k == 3)
+            h2[4 + 15] ^= 0x80;
+        else {
+            h2[3] = (uint8_t)(n - 1); /* a shorter length authenticates nothing */
+            len = n - 1;
+        }
+        ck_assert_int_eq(mt_crypt_frame_open(kk, ctr, h2, buf, len), MT_ECRYPTO);
+        ck_assert(memcmp(buf, zero, len) == 0);
+    }
+    /* Lengths the reader refuses before reading a body. */
+    memset(h2, 0, sizeof h2);
+    ck_assert_int_eq(mt_crypt_frame_length(h2, &got), MT_EINVAL);
+    ck_assert_uint_eq(got, 0);
+    h2[1] = 0x10;
+    h2[3] = 0x01; /* 1 MiB + 1 */
+    ck_assert_int_eq(mt_crypt_frame_length(h2, &got), MT_EINVAL);
+    h2[3] = 0x00; /* exactly 1 MiB */
+    ck_assert_int_eq(mt_crypt_frame_length(h2, &got), 0);
+    ck_assert_uint_eq(got, MT_CRYPT_FRAME_MAX);
+    ck_assert_int_eq(mt_crypt_frame_open(key, 5, hdr, buf, n + 1), MT_EINVAL); /* length is not n */
+    ck_assert_int_eq(mt_crypt_frame_seal(key, 0, buf, 0, h2), MT_EINVAL);
+    ck_assert_int_eq(mt_crypt_frame_seal(key, 0, buf, (size_t)MT_CRYPT_FRAME_MAX + 1, h2), MT_EINVAL);
+}
+END_TEST
+
 START_TEST(test_enable_args)
 {
     mt_error err;
@@ -330,6 +403,7 @@ static Suite *crypt_suite(void)
     tcase_add_checked_fixture(tc, base_up, base_down);
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_enable_args);
+    tcase_add_test(tc, test_frame_codec);
     tcase_add_test(tc, test_require_64mib);
     tcase_add_test(tc, test_plain_control);
     tcase_add_test(tc, test_prefer_plain_peer);

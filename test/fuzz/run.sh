@@ -38,6 +38,7 @@ max_len_of() {
     fuzz_torrent) echo 65536 ;;
     fuzz_dht_item) echo 2048 ;;
     fuzz_manifest) echo 16384 ;;
+    fuzz_crypt) echo 20000 ;;
     *) echo 4096 ;;
     esac
 }
