@@ -398,6 +398,11 @@ int mt_torrent_files(mt_session *s, const uint8_t id[20], mt_file_info *fi, size
 
 int mt_torrent_add_web_seed(mt_session *s, const uint8_t id[20],
                             const char *url, mt_error *err);
+/* Look for peers again now: a DHT announce and get_peers (and a tracker
+ * announce) for the torrent, instead of waiting for libtorrent's next
+ * scheduled one (15 minutes for the DHT). MT_ENOTFOUND if no such torrent. */
+int mt_torrent_find_peers(mt_session *s, const uint8_t id[20], mt_error *err);
+
 /* Connect to a peer at "ip:port" or "[ipv6]:port". */
 int mt_torrent_connect_peer(mt_session *s, const uint8_t id[20],
                             const char *ipport, mt_error *err);

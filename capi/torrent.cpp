@@ -467,6 +467,22 @@ int mt_torrent_add_web_seed(mt_session* s, const uint8_t id[20], const char* url
     }
 }
 
+int mt_torrent_find_peers(mt_session* s, const uint8_t id[20], mt_error* err)
+{
+    mt_error_clear(err);
+    try {
+        lt::torrent_handle h;
+        int rc = find_torrent(s, id, h, err);
+        if (rc)
+            return rc;
+        h.force_dht_announce();
+        h.force_reannounce();
+        return MT_OK;
+    } catch (std::exception const& e) {
+        return set_from_exception(err, MT_EENGINE, e.what(), "looking for peers");
+    }
+}
+
 int mt_torrent_connect_peer(mt_session* s, const uint8_t id[20], const char* ipport, mt_error* err)
 {
     mt_error_clear(err);

@@ -14,6 +14,7 @@
 #include "mt_util.h"
 
 #define CHECK_EVERY_MS 250   /* index torrent progress poll while fetching */
+#define PEER_RETRY_MS 5000   /* an index without peers: DHT lookup again this often */
 #define FLUSH_WAIT_MS 15000  /* how long a finished index may lag on disk */
 
 /* ---------------------------------------------------------------- build */
@@ -146,6 +147,7 @@ struct mt_resolve {
     int               fetching;      /* waiting for the index torrent */
     int               fetch_added;   /* we added it (so we may remove it) */
     int64_t           next_check_ms;
+    int64_t           next_peers_ms;  /* no peers for the index: look again then */
     int64_t           flush_wait_ms;  /* deadline for the file to catch up */
     int64_t           reject_seq;     /* seq of the last refused candidate */
     mt_resolve_result res;
@@ -285,8 +287,18 @@ static void check_index(mt_resolve *r)
         snprintf(msg, sizeof msg, "index torrent: %s", st.error_message);
         goto refuse;
     }
-    if (!st.has_metadata)
+    if (!st.has_metadata) {
+        /* Nobody to fetch from, e.g. the only seed restarted after we
+         * looked it up: ask the DHT again rather than at libtorrent's next
+         * scheduled lookup, 15 minutes away. */
+        int64_t now = mt_now_ms();
+        if (st.num_peers == 0 && now >= r->next_peers_ms) {
+            if (r->next_peers_ms)
+                mt_torrent_find_peers(r->s, r->cand_ptr.ih, NULL);
+            r->next_peers_ms = now + PEER_RETRY_MS;
+        }
         return;
+    }
     if (mt_torrent_file_count(r->s, r->cand_ptr.ih, &n, NULL) != 0 || n < 1 ||
         mt_torrent_file_info(r->s, r->cand_ptr.ih, 0, &fi, NULL) != 0) {
         snprintf(msg, sizeof msg, "index torrent: no files");
@@ -375,6 +387,7 @@ static void start_fetch(mt_resolve *r)
     for (size_t i = 0; i < r->cand_ptr.n_ws; i++)
         mt_torrent_add_web_seed(r->s, r->cand_ptr.ih, r->cand_ptr.ws[i], NULL);
     r->next_check_ms = 0;
+    r->next_peers_ms = 0;
     check_index(r);
 }
 

@@ -1415,6 +1415,9 @@ START_TEST(kill_publisher_after_publish)
     T_ASSERT(seq2 > seq1, "seq %lld after %lld: reused", seq2, seq1);
     T_ASSERT(jint(r, "items") == 2, "published %s", jtext(r));
     cJSON_Delete(r);
+    /* From here on the subscriber may take seq 2 at any moment (it was
+     * pushed to it just now), so the mark goes first. */
+    mark = ev_mark(sub);
     /* Index 1 is now retired: dropped 30 s after the publish. A kill at
      * once must not leave it seeded for good. */
     status = daemon_signal(pub, SIGKILL);
@@ -1424,7 +1427,6 @@ START_TEST(kill_publisher_after_publish)
     T_ASSERT(old != NULL, "index 1 went before its retirement was due");
     cJSON_Delete(old);
     wait_dht(pub, 3);
-    mark = ev_mark(sub);
     cJSON_Delete(rpc_ok(sub, "sub.sync", jf("{\"id\":%lld}", sid)));
     ev_wait(sub, mark, "torrent.finished", "id", p[1].ih);
     t_same_file(p[1].path, dl_path(sub, p[1].name));
