@@ -336,6 +336,14 @@ struct push_peer final : lt::peer_plugin, std::enable_shared_from_this<push_peer
 
     void add_handshake(lt::entry& h) override { h["m"][kExtName] = kOurMsgId; }
 
+    // Without the BEP-10 bit in its BitTorrent handshake the peer can never
+    // speak lt_megatorrent: drop the plugin now, and with it the
+    // can_disconnect veto, rather than hold a redundant link open for it.
+    bool on_handshake(lt::span<char const> reserved) override
+    {
+        return reserved.size() >= 8 && (reserved[5] & 0x10);
+    }
+
     bool on_extension_handshake(lt::bdecode_node const& h) override
     {
         if (h.type() != lt::bdecode_node::dict_t)

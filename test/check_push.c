@@ -5,9 +5,13 @@
  * flood, and peers without the extension.
  */
 #define _POSIX_C_SOURCE 200809L
+#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <sodium.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -792,6 +796,91 @@ START_TEST(push_keep_links)
 }
 END_TEST
 
+/* Connect from addr to a session at ip:port as a bare BitTorrent peer:
+ * handshake for ih with only the fast-extension bit (no BEP-10), read the
+ * answer, then announce HAVE_ALL (a seed). Returns the socket. */
+static int raw_seed_peer(const char *addr, const char *ip, int port, const uint8_t ih[20])
+{
+    struct sockaddr_in from, to;
+    uint8_t hs[68], reply[68];
+    const uint8_t have_all[5] = {0, 0, 0, 1, 0x0e};
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    size_t got = 0;
+    ck_assert(fd >= 0);
+    memset(&from, 0, sizeof from);
+    from.sin_family = AF_INET;
+    ck_assert(inet_pton(AF_INET, addr, &from.sin_addr) == 1);
+    ck_assert_msg(bind(fd, (struct sockaddr *)&from, sizeof from) == 0, "bind %s: %s", addr, strerror(errno));
+    memset(&to, 0, sizeof to);
+    to.sin_family = AF_INET;
+    to.sin_port = htons((uint16_t)port);
+    ck_assert(inet_pton(AF_INET, ip, &to.sin_addr) == 1);
+    ck_assert_msg(connect(fd, (struct sockaddr *)&to, sizeof to) == 0, "connect: %s", strerror(errno));
+    hs[0] = 19;
+    memcpy(hs + 1, "BitTorrent protocol", 19);
+    memset(hs + 20, 0, 8);
+    hs[27] = 0x04; /* fast extension; byte 5's 0x10 (BEP-10) left clear */
+    memcpy(hs + 28, ih, 20);
+    memcpy(hs + 48, "-XX0001-rawseedpeer1", 20);
+    ck_assert(write(fd, hs, sizeof hs) == (ssize_t)sizeof hs);
+    while (got < sizeof reply) {
+        struct pollfd p = {fd, POLLIN, 0};
+        ck_assert_msg(poll(&p, 1, T_WAIT_MS) == 1, "no handshake from the session");
+        ssize_t n = read(fd, reply + got, sizeof reply - got);
+        ck_assert_msg(n > 0, "the session closed before its handshake");
+        got += (size_t)n;
+    }
+    ck_assert(memcmp(reply + 28, ih, 20) == 0);
+    ck_assert(write(fd, have_all, sizeof have_all) == (ssize_t)sizeof have_all);
+    return fd;
+}
+
+/* 1 if the peer closes fd within ms (whatever it sends before is dropped). */
+static int t_closed_within(int fd, int ms)
+{
+    int64_t deadline = mt_now_ms() + ms;
+    uint8_t buf[4096];
+    for (;;) {
+        int64_t left = deadline - mt_now_ms();
+        struct pollfd p = {fd, POLLIN, 0};
+        if (left <= 0)
+            return 0;
+        if (poll(&p, 1, (int)left) != 1)
+            continue;
+        ssize_t n = read(fd, buf, sizeof buf);
+        if (n <= 0)
+            return 1;
+    }
+}
+
+/* A kept torrent vetoes redundant-link closing only for peers that can
+ * speak lt_megatorrent: a seed without BEP-10 support is still closed. */
+START_TEST(push_keep_links_skips_non_bep10)
+{
+    char dir[128];
+    uint8_t *t, id[20];
+    size_t len;
+    mt_session *a;
+    mt_event ev;
+    mt_error err;
+    int fd;
+
+    t = t_small_torrent(dir, sizeof dir, &len);
+    a = t_session("127.0.95.81", 1, NULL);
+    ck_assert(mt_session_set_setting(a, "close_redundant_connections", "true", NULL) == 0);
+    t_add(a, t, len, dir, id);
+    ck_assert_int_eq(mt_push_keep_links(a, id, 1, &err), 0);
+    t_wait(a, MT_EVENT_TORRENT_CHECKED, id, &ev);
+    mt_event_clear(&ev);
+    fd = raw_seed_peer("127.0.95.82", "127.0.95.81", mt_session_listen_port(a), id);
+    ck_assert_msg(t_closed_within(fd, 10000), "a seed without BEP-10 kept its redundant link to a seed");
+    close(fd);
+    mt_session_free(a);
+    mt_free(t);
+    t_rm_rf(dir);
+}
+END_TEST
+
 /* Argument and state errors, on one session, no traffic. */
 START_TEST(push_api_errors)
 {
@@ -887,6 +976,7 @@ static Suite *push_suite(void)
     tcase_add_test(tc, push_skips_plain_peers);
     tcase_add_test(tc, push_fanout);
     tcase_add_test(tc, push_keep_links);
+    tcase_add_test(tc, push_keep_links_skips_non_bep10);
     suite_add_tcase(s, tc);
     return s;
 }
