@@ -314,12 +314,56 @@ static void retire_tick(mtd_daemon *d)
     }
 }
 
-void d_remove_index_if_unused(mtd_daemon *d, const uint8_t ih[20])
+static int ih_cmp(const void *a, const void *b)
+{
+    return memcmp(a, b, 20);
+}
+
+/*
+ * The index torrents in use: the latest index of every subscription and of
+ * every feed we publish, sorted for bsearch (free it). NULL with *n 0 when
+ * there are none; -1 if the store could not be read (then nothing may be
+ * taken as unused).
+ */
+static int used_indexes(mtd_daemon *d, uint8_t (**out)[20], size_t *n)
 {
     mt_sub *subs = NULL;
     mt_pub *pubs = NULL;
-    size_t n = 0, np = 0;
-    int used = 0;
+    size_t ns = 0, np = 0, k = 0;
+    uint8_t (*ih)[20] = NULL;
+    int rc = -1;
+
+    *out = NULL;
+    *n = 0;
+    if (mt_store_sub_list(d->st, &subs, &ns, NULL) != 0)
+        return -1;
+    if (mt_store_pub_list(d->st, &pubs, &np, NULL) != 0)
+        goto out;
+    if (ns + np && !(ih = malloc((ns + np) * sizeof *ih)))
+        goto out;
+    for (size_t i = 0; i < ns; i++)
+        if (subs[i].has_index_ih)
+            memcpy(ih[k++], subs[i].index_ih, 20);
+    for (size_t i = 0; i < np; i++)
+        if (!pubs[i].is_inline)
+            memcpy(ih[k++], pubs[i].ih, 20);
+    if (k)
+        qsort(ih, k, sizeof *ih, ih_cmp);
+    *out = ih;
+    *n = k;
+    rc = 0;
+out:
+    for (size_t i = 0; i < np; i++)
+        mt_pub_clear(&pubs[i]);
+    free(pubs);
+    free(subs);
+    return rc;
+}
+
+void d_remove_index_if_unused(mtd_daemon *d, const uint8_t ih[20])
+{
+    uint8_t (*used)[20] = NULL;
+    size_t n = 0;
     mt_torrent_row row;
 
     if (mt_store_torrent_get(d->st, ih, &row, NULL) != 0)
@@ -328,21 +372,11 @@ void d_remove_index_if_unused(mtd_daemon *d, const uint8_t ih[20])
     mt_torrent_row_clear(&row);
     if (!is_index)
         return;   /* also a user torrent: never ours to drop */
-    if (mt_store_sub_list(d->st, &subs, &n, NULL) == 0) {
-        for (size_t i = 0; i < n; i++)
-            if (subs[i].has_index_ih && memcmp(subs[i].index_ih, ih, 20) == 0)
-                used = 1;
-        free(subs);
-    }
-    if (mt_store_pub_list(d->st, &pubs, &np, NULL) == 0) {
-        for (size_t i = 0; i < np; i++) {
-            if (!pubs[i].is_inline && memcmp(pubs[i].ih, ih, 20) == 0)
-                used = 1;
-            mt_pub_clear(&pubs[i]);
-        }
-        free(pubs);
-    }
-    if (used)
+    if (used_indexes(d, &used, &n) != 0)
+        return;
+    int in_use = n && bsearch(ih, used, n, sizeof *used, ih_cmp) != NULL;
+    free(used);
+    if (in_use)
         return;
     d_keep_index_links(d, ih, 0);
     mt_torrent_remove(d->s, ih, 1, NULL);
@@ -356,13 +390,16 @@ void d_remove_index_if_unused(mtd_daemon *d, const uint8_t ih[20])
 static void restore_torrents(mtd_daemon *d)
 {
     mt_torrent_row *rows = NULL;
-    size_t n = 0;
+    uint8_t (*used)[20] = NULL;
+    size_t n = 0, n_used = 0;
+    int used_ok;
     mt_error err;
 
     if (mt_store_torrent_list(d->st, &rows, &n, &err) != 0) {
         log_error("cannot list torrents in the state store: %s", err.message);
         return;
     }
+    used_ok = used_indexes(d, &used, &n_used) == 0;
     for (size_t i = 0; i < n; i++) {
         mt_add_params ap;
         uint8_t id[20];
@@ -382,9 +419,10 @@ static void restore_torrents(mtd_daemon *d)
         if (rows[i].kind == 1) {
             d_keep_index_links(d, rows[i].id, 1);
             /* An index retired just before a stop would otherwise be seeded
-             * for good: look again once pushes had their time; ones still
-             * in use stay. */
-            d_retire_index(d, rows[i].id);
+             * for good: retire it again (the in-use set is read once here,
+             * not per index torrent). */
+            if (used_ok && !(n_used && bsearch(rows[i].id, used, n_used, sizeof *used, ih_cmp)))
+                d_retire_index(d, rows[i].id);
         }
         mt_hex_encode(rows[i].id, 20, hex);
         int rc = mt_torrent_add(d->s, &ap, id, &err);
@@ -400,6 +438,7 @@ static void restore_torrents(mtd_daemon *d)
         mt_torrent_row_clear(&rows[i]);
     }
     free(rows);
+    free(used);
     log_info("restored %zu torrents", n);
 }
 
