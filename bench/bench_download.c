@@ -413,15 +413,12 @@ out:
 }
 
 /* "v1" or "v1 over rc4" (links given). */
-static const char *kind_name(mt_torrent_version v, link_kind l)
+static const char *kind_name(mt_torrent_version v, link_kind l, char *out, size_t cap)
 {
-    static char buf[4][48];
-    static int next;
-    char *out = buf[next++ % 4];
     if (l == LINK_DEFAULT)
-        snprintf(out, sizeof buf[0], "%s", version_name(v));
+        snprintf(out, cap, "%s", version_name(v));
     else
-        snprintf(out, sizeof buf[0], "%s over %s", version_name(v), link_name(l));
+        snprintf(out, cap, "%s over %s", version_name(v), link_name(l));
     return out;
 }
 
@@ -751,10 +748,11 @@ int main(int argc, char **argv)
         printf("plain copy, first one (into memory not touched before; not used in ratios) %8.1f ms  %7.1f MiB/s; "
                "fsync after it %.1f ms\n", cold_copy_ms, mib / (cold_copy_ms / 1e3), cold_fsync_ms);
         for (int k = 0; k < nkinds; k++) {
+            char kname[48];
             double med = median_of(xfer_ms[k], repeat), rate = mib / (med / 1e3);
             printf("download %-6s add->finished %8.1f ms  %7.1f MiB/s  [%.1f-%.1f MiB/s]  %.2fx the plain copy "
                    "rate; every run verified byte for byte",
-                   kind_name(transfers[k / nlinks], links[k % nlinks]), med, rate,
+                   kind_name(transfers[k / nlinks], links[k % nlinks], kname, sizeof kname), med, rate,
                    mib / (max_of(xfer_ms[k], repeat) / 1e3), mib / (min_of(xfer_ms[k], repeat) / 1e3),
                    rate / copy_rate);
             print_link_ratios(xfer_ms, k, nlinks, links, repeat, "; ");
@@ -780,9 +778,11 @@ int main(int argc, char **argv)
                label, copy_med, copy_rate, fsync_med, mib / (max_of(copy_ms, repeat) / 1e3),
                mib / (min_of(copy_ms, repeat) / 1e3));
         for (int k = 0; k < nkinds; k++) {
+            char kname[48];
             double med = median_of(xfer_ms[k], repeat), rate = mib / (med / 1e3);
             printf("| %s | %s download, add → finished | %.0f ms | %.0f MiB/s | %.2f× the plain copy rate",
-                   label, kind_name(transfers[k / nlinks], links[k % nlinks]), med, rate, rate / copy_rate);
+                   label, kind_name(transfers[k / nlinks], links[k % nlinks], kname, sizeof kname), med, rate,
+                   rate / copy_rate);
             print_link_ratios(xfer_ms, k, nlinks, links, repeat, "; ");
             printf("; range %.0f–%.0f MiB/s; first bytes after %.0f ms, %.0f MiB/s from then on; "
                    "loopback TCP, verified |\n",

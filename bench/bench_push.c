@@ -804,6 +804,30 @@ static double mean_of(const series *s)
     return s->n ? sum / (double)s->n : 0;
 }
 
+/* Comma list of integers lo..hi into out (at most max); 0, or -1 after
+ * saying why (empty, too many, or a bad value). */
+static int parse_int_list(const char *opt, const char *text, long lo, long hi, int *out, int max, int *n)
+{
+    char buf[256], *save = NULL, *tok;
+    *n = 0;
+    snprintf(buf, sizeof buf, "%s", text);
+    for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        long v;
+        if (*n == max) {
+            fprintf(stderr, "bench_push: %s takes at most %d values\n", opt, max);
+            return -1;
+        }
+        if (bench_parse_long(opt, tok, lo, hi, &v))
+            return -1;
+        out[(*n)++] = (int)v;
+    }
+    if (!*n) {
+        fprintf(stderr, "bench_push: %s is empty\n", opt);
+        return -1;
+    }
+    return 0;
+}
+
 /* "push, forward to all" or "push, forward to 8". */
 static void fanout_name(char *out, size_t cap, int fanout)
 {
@@ -890,40 +914,9 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    {
-        char buf[256], *save = NULL, *tok;
-        snprintf(buf, sizeof buf, "%s", subs_list);
-        for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-            long v;
-            if (nsubs == (int)(sizeof subs / sizeof subs[0])) {
-                fprintf(stderr, "bench_push: --subs takes at most %zu counts\n", sizeof subs / sizeof subs[0]);
-                return 2;
-            }
-            if (bench_parse_long("--subs", tok, 2, MAX_SUBS, &v))
-                return 2;
-            subs[nsubs++] = (int)v;
-        }
-        if (!nsubs) {
-            fprintf(stderr, "bench_push: --subs is empty\n");
-            return 2;
-        }
-        snprintf(buf, sizeof buf, "%s", fanout_list);
-        save = NULL;
-        for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-            long v;
-            if (nfanouts == MAX_FANOUTS) {
-                fprintf(stderr, "bench_push: --fanout takes at most %d values\n", MAX_FANOUTS);
-                return 2;
-            }
-            if (bench_parse_long("--fanout", tok, 0, MAX_SUBS, &v))
-                return 2;
-            fanouts[nfanouts++] = (int)v;
-        }
-        if (!nfanouts) {
-            fprintf(stderr, "bench_push: --fanout is empty\n");
-            return 2;
-        }
-    }
+    if (parse_int_list("--subs", subs_list, 2, MAX_SUBS, subs, (int)(sizeof subs / sizeof subs[0]), &nsubs) ||
+        parse_int_list("--fanout", fanout_list, 0, MAX_SUBS, fanouts, MAX_FANOUTS, &nfanouts))
+        return 2;
     if (!have_seed) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);

@@ -598,6 +598,30 @@ START_TEST(push_skips_plain_peers)
 }
 END_TEST
 
+/* Messages the n sessions took off the wire, together. */
+static uint64_t t_received_total(mt_session *const *s, int n)
+{
+    uint64_t total = 0;
+    for (int i = 0; i < n; i++) {
+        mt_push_stats st;
+        mt_push_get_stats(s[i], &st);
+        total += st.received;
+    }
+    return total;
+}
+
+/* Until the n sessions have received want messages together; fails after
+ * T_WAIT_MS. */
+static void t_wait_received(mt_session *const *s, int n, uint64_t want)
+{
+    int64_t deadline = mt_now_ms() + T_WAIT_MS;
+    uint64_t total;
+    while ((total = t_received_total(s, n)) < want) {
+        ck_assert_msg(mt_now_ms() < deadline, "received %" PRIu64 " of %" PRIu64, total, want);
+        t_sleep_ms(10);
+    }
+}
+
 /* max_peers: a send reaches that many of the push peers, picked afresh each
  * time; 0 reaches all. Counted on the receivers' own counters. */
 START_TEST(push_fanout)
@@ -631,25 +655,12 @@ START_TEST(push_fanout)
     /* One peer per send: each send lands on exactly one, and over SENDS
      * sends not always the same one (all on one: p = 3^-11). */
     for (int k = 0; k < SENDS; k++) {
-        uint64_t total = 0;
-        int64_t deadline = mt_now_ms() + T_WAIT_MS;
         item_make(&it, p.id, ++seq);
         ck_assert_int_eq(mt_push_send(p.a, p.id, it.pk, it.salt, it.salt_len, it.seq, it.v, it.v_len, it.sig, NULL,
                                       1, &queued, NULL),
                          0);
         ck_assert_int_eq(queued, 1);
-        for (;;) {
-            total = 0;
-            for (int i = 0; i < NPEERS; i++) {
-                mt_push_stats st;
-                mt_push_get_stats(peer[i], &st);
-                total += st.received;
-            }
-            if (total >= (uint64_t)k + 1)
-                break;
-            ck_assert_msg(mt_now_ms() < deadline, "send %d reached nobody", k);
-            t_sleep_ms(10);
-        }
+        t_wait_received(peer, NPEERS, (uint64_t)k + 1);
     }
     t_sleep_ms(300); /* a second copy of any send would have landed by now */
     for (int i = 0; i < NPEERS; i++) {
@@ -677,22 +688,10 @@ START_TEST(push_fanout)
     item_push(p.a, p.id, &it, NULL, &queued);
     ck_assert_int_eq(queued, NPEERS);
     {
-        int64_t deadline = mt_now_ms() + T_WAIT_MS;
-        uint64_t want = SENDS + 2 + NPEERS + NPEERS, total;
-        for (;;) {
-            total = 0;
-            for (int i = 0; i < NPEERS; i++) {
-                mt_push_stats st;
-                mt_push_get_stats(peer[i], &st);
-                total += st.received;
-            }
-            if (total >= want)
-                break;
-            ck_assert_msg(mt_now_ms() < deadline, "received %" PRIu64 " of %" PRIu64, total, want);
-            t_sleep_ms(10);
-        }
+        uint64_t want = SENDS + 2 + NPEERS + NPEERS;
+        t_wait_received(peer, NPEERS, want);
         t_sleep_ms(300);
-        ck_assert_uint_eq(total, want);
+        ck_assert_uint_eq(t_received_total(peer, NPEERS), want);
     }
     ck_assert_int_eq(mt_push_send(p.a, p.id, it.pk, it.salt, it.salt_len, it.seq, it.v, it.v_len, it.sig, NULL, -1,
                                   &queued, NULL),
