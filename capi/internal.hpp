@@ -1,4 +1,5 @@
-// internal.hpp - shared by the capi C++ files; never installed.
+// internal.hpp - private to the capi C++ files: the session's layout.
+// Plugins use mt_capi_ext.hpp instead; never installed.
 #ifndef MT_CAPI_INTERNAL_HPP
 #define MT_CAPI_INTERNAL_HPP
 
@@ -14,6 +15,7 @@
 #include <libtorrent/sha1_hash.hpp>
 
 #include "mt_capi.h"
+#include "mt_capi_ext.hpp"
 
 namespace mtcapi {
 
@@ -71,31 +73,6 @@ struct mt_session {
 };
 
 namespace mtcapi {
-
-// Queue an event from any thread and wake the loop; the event's data and
-// peers (malloc'd) pass to the session. Returns false if it was dropped
-// (queue over its cap: a flood must not grow memory without bound).
-bool post_event(mt_session* s, mt_event const& ev);
-
-// The libtorrent session inside (for plugins adding extensions).
-inline lt::session& engine(mt_session* s) { return s->ses; }
-
-// Fill err from a caught exception; returns code.
-int set_from_exception(mt_error* err, int code, char const* what, char const* doing);
-
-// Find a torrent by id; MT_ENOTFOUND (with the hex id) if there is none.
-int find_torrent(mt_session* s, uint8_t const id[20], lt::torrent_handle& h, mt_error* err);
-
-// Torrent id of a handle's info-hashes (v1, else truncated v2).
-lt::sha1_hash torrent_id(lt::info_hash_t const& ih);
-
-// Copy src into dst (cap bytes), cut to fit and NUL-terminated.
-inline void copy_str(char* dst, std::size_t cap, std::string const& src)
-{
-    std::size_t n = src.size() < cap - 1 ? src.size() : cap - 1;
-    src.copy(dst, n);
-    dst[n] = '\0';
-}
 
 // Strict "host:port" / "[v6]:port": a non-empty host without spaces, a port
 // of 1-5 digits in 1-65535 (no sign, no spaces). MT_EINVAL otherwise.

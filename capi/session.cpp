@@ -617,6 +617,11 @@ bool valid_http_url(char const* url)
     return true;
 }
 
+lt::session& engine(mt_session* s)
+{
+    return s->ses;
+}
+
 bool post_event(mt_session* s, mt_event const& ev)
 {
     {

@@ -15,9 +15,9 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "mt_addr.h"
 #include "mt_crypt.h"
 #include "mt_push.h"
-#include "mt_testnet.h"
 #include "mt_util.h"
 
 #define LOOP_TICK_MS         250     /* timers and resolvers advance this often */

@@ -11,7 +11,7 @@
 #include "mt_feedaddr.h"
 #include "mt_feedindex.h"
 #include "mt_identity.h"
-#include "mt_store.h"
+#include "store.h"
 #include "mtd.h"
 #include "rpc.h"
 

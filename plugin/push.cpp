@@ -33,7 +33,7 @@
 #include <libtorrent/peer_connection_handle.hpp>
 #include <libtorrent/torrent_handle.hpp>
 
-#include "internal.hpp"
+#include "mt_capi_ext.hpp"
 #include "mt_push.h"
 
 namespace {

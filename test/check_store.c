@@ -19,7 +19,7 @@
 
 #include <sqlite3.h>
 
-#include "mt_store.h"
+#include "store.h"
 #include "testutil.h"
 
 #define T_APP_ID 1297371988

@@ -1,7 +1,8 @@
 #!/bin/sh
 # build.sh SRCDIR OUTDIR - build the libFuzzer targets test/fuzz/fuzz_*.c.
 #
-# The library sources (megatorrent/*.c, capi/*.cpp, plugin/*.cpp) are
+# The library sources (megatorrent/base, megatorrent/, megatorrent/blob,
+# feedindex/ *.c, capi/*.cpp, plugin/*.cpp) are
 # compiled here, with coverage instrumentation and ASan/UBSan, into
 # OUTDIR/obj (once, reused by every target; rebuilt when a source or header
 # is newer). Targets that test daemon code also get the mtd/ sources they
@@ -36,7 +37,7 @@ PKG_CFLAGS=$(pkg-config --cflags $PKGS)
 PKG_LIBS=$(pkg-config --libs $PKGS)
 
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
-COMMON="-g -O1 $SAN -I$OUTDIR -I$SRCDIR/capi -I$SRCDIR/megatorrent -I$SRCDIR/plugin -I$SRCDIR/mtd $PKG_CFLAGS"
+COMMON="-g -O1 $SAN -I$OUTDIR -I$SRCDIR/megatorrent/base -I$SRCDIR/capi -I$SRCDIR/plugin -I$SRCDIR/megatorrent -I$SRCDIR/megatorrent/blob -I$SRCDIR/feedindex -I$SRCDIR/mtd $PKG_CFLAGS"
 LIB_CFLAGS="-std=c11 -fsanitize=fuzzer-no-link $COMMON"
 LIB_CXXFLAGS="-std=c++17 -fsanitize=fuzzer-no-link $COMMON"
 # The plugin works on libtorrent's peer_connection, whose typeinfo
@@ -70,7 +71,7 @@ stamp=$OBJDIR/flags
 printf '%s\n%s\n%s\n%s\n%s\n%s\n' "$CC" "$CXX" "$LIB_CFLAGS" "$LIB_CXXFLAGS" "$PLUGIN_CXXFLAGS" "$FUZZ_CFLAGS" >"$stamp.new"
 if [ -f "$stamp" ] && cmp -s "$stamp" "$stamp.new"; then rm -f "$stamp.new"; else mv "$stamp.new" "$stamp"; fi
 
-HEADERS="$SRCDIR/capi/*.h $SRCDIR/capi/*.hpp $SRCDIR/megatorrent/*.h $SRCDIR/plugin/*.h $SRCDIR/test/fuzz/*.h $cfg $stamp"
+HEADERS="$SRCDIR/capi/*.h $SRCDIR/capi/*.hpp $SRCDIR/megatorrent/base/*.h $SRCDIR/megatorrent/*.h $SRCDIR/megatorrent/blob/*.h $SRCDIR/feedindex/*.h $SRCDIR/plugin/*.h $SRCDIR/test/fuzz/*.h $cfg $stamp"
 XDEPS= # more headers for the object being compiled (mtd/*.h for daemon code)
 
 # stale OBJ SRC: true if OBJ is missing or older than SRC, a header or flags.
@@ -103,7 +104,8 @@ compile() { # compile LANG SRC OBJ
 }
 
 LIBOBJS=
-for src in "$SRCDIR"/megatorrent/*.c; do
+for src in "$SRCDIR"/megatorrent/base/*.c "$SRCDIR"/megatorrent/*.c "$SRCDIR"/megatorrent/blob/*.c \
+    "$SRCDIR"/feedindex/*.c; do
     obj=$OBJDIR/mt_$(basename "$src" .c).o
     compile c "$src" "$obj"
     LIBOBJS="$LIBOBJS $obj"

@@ -21,15 +21,6 @@ static void sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
-int mt_addr_is_loopback(const char *addr)
-{
-    unsigned a, b, c, d;
-    char tail;
-    if (!addr || sscanf(addr, "%u.%u.%u.%u%c", &a, &b, &c, &d, &tail) != 4)
-        return 0;
-    return a == 127 && b < 256 && c < 256 && d < 256;
-}
-
 /* Address number i after first (dotted quad), carrying into higher octets;
  * 0 on success, MT_EINVAL if it leaves 127.0.0.0/8 or hits .0/.255. */
 static int nth_addr(const char *first, int i, char *out, size_t cap)

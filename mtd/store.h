@@ -1,5 +1,5 @@
 /*
- * mt_store.h - mtd's durable state: one SQLite database (WAL) holding
+ * store.h - mtd's durable state: one SQLite database (WAL) holding
  * subscriptions, accepted sequences, items already acted on, torrents and
  * their resume data, and the feeds this node publishes.
  *

@@ -1,5 +1,5 @@
 /*
- * store.c - mtd's durable state in one SQLite database (see mt_store.h).
+ * store.c - mtd's durable state in one SQLite database (see store.h).
  *
  * Tables: meta (the app tag), kv, sub, accepted (keyed by pk and salt, so
  * it outlives an unsubscribe), item (per subscription, unique key), torrent
@@ -32,7 +32,7 @@
 
 #include <sqlite3.h>
 
-#include "mt_store.h"
+#include "store.h"
 #include "mt_util.h"
 
 #define STORE_SCHEMA_VERSION 1

@@ -1,11 +1,13 @@
 /*
  * mt_testnet.h - a loopback DHT network: N libtorrent sessions on distinct
- * 127.x.y.z addresses that bootstrap to each other. Used by the tests, the
- * benchmarks and `mtctl testnet`. Traffic never leaves 127.0.0.0/8.
+ * 127.x.y.z addresses that bootstrap to each other. A test-only library
+ * (never installed, never linked by mtd) used by the tests, the benchmarks,
+ * `mtctl testnet` and `mtctl demo`. Traffic never leaves 127.0.0.0/8.
  */
 #ifndef MT_TESTNET_H
 #define MT_TESTNET_H
 
+#include "mt_addr.h"
 #include "mt_capi.h"
 
 #ifdef __cplusplus
@@ -43,9 +45,6 @@ void mt_testnet_free(mt_testnet *t);
  * stats; other events stay queued. 0, or MT_ETIMEDOUT.
  */
 int mt_dht_wait_nodes(mt_session *s, int min_nodes, int timeout_ms, mt_error *err);
-
-/* 1 if addr (dotted quad) lies in 127.0.0.0/8, else 0. */
-int mt_addr_is_loopback(const char *addr);
 
 #ifdef __cplusplus
 }
