@@ -7,7 +7,9 @@
 
 #include <sodium.h>
 
+#include "members.h"
 #include "mt_capi.h"
+#include "mt_fileentry.h"
 #include "mt_json.h"
 #include "mt_manifest.h"
 #include "mt_util.h"
@@ -33,48 +35,6 @@ struct mt_manifest {
 };
 
 /* ---------------------------------------------------------------- helpers */
-
-/* Is s exactly 2n lower-case hex digits? (Signers write lower case; one
- * spelling per value keeps ids comparable as strings.) */
-static int is_lower_hex(const char *s, size_t n)
-{
-    size_t i;
-    for (i = 0; s[i]; i++)
-        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-            return 0;
-    return i == 2 * n;
-}
-
-/* Member name of obj holding exactly n bytes as lower-case hex, into out
- * (may be NULL). MT_EINVAL naming path.name otherwise. */
-static int get_hex(const cJSON *obj, const char *name, size_t n, uint8_t *out, const char *path,
-                   mt_error *err)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
-    if (!v)
-        return mt_error_set(err, MT_EINVAL, "%s%s%s: missing", path, *path ? "." : "", name);
-    if (!cJSON_IsString(v) || !is_lower_hex(v->valuestring, n))
-        return mt_error_set(err, MT_EINVAL, "%s%s%s: must be %zu lower-case hex digits", path, *path ? "." : "",
-                            name, 2 * n);
-    if (out)
-        mt_hex_decode(v->valuestring, out, n);
-    return MT_OK;
-}
-
-/* Member name of obj as an integer in [lo, hi]; MT_EINVAL naming it. */
-static int get_int(const cJSON *obj, const char *name, int64_t lo, int64_t hi, int64_t *out, const char *path,
-                   mt_error *err)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
-    int64_t x;
-    if (!v)
-        return mt_error_set(err, MT_EINVAL, "%s%s%s: missing", path, *path ? "." : "", name);
-    if (mt_json_get_int(v, &x) != 0 || x < lo || x > hi)
-        return mt_error_set(err, MT_EINVAL, "%s%s%s: must be an integer from %" PRId64 " to %" PRId64, path,
-                            *path ? "." : "", name, lo, hi);
-    *out = x;
-    return MT_OK;
-}
 
 static int starts_with_ci(const char *s, const char *prefix)
 {
@@ -111,71 +71,23 @@ static int hashes_from_magnet(const char *uri, mt_item_hashes *h, const char *pa
     return MT_OK;
 }
 
-/* One chunk of a FileEntry; *plain gets its plaintext byte count. */
-static int check_chunk(const cJSON *c, const char *path, int64_t *plain, mt_error *err)
-{
-    int64_t off, len, real;
-    int rc;
-    if (!cJSON_IsObject(c))
-        return mt_error_set(err, MT_EINVAL, "%s: must be an object", path);
-    if ((rc = get_hex(c, "blobId", 32, NULL, path, err)) || (rc = get_hex(c, "key", 32, NULL, path, err)) ||
-        (rc = get_hex(c, "nonce", 12, NULL, path, err)))
-        return rc;
-    if ((rc = get_int(c, "offset", 0, MT_BLOB_BYTES, &off, path, err)) ||
-        (rc = get_int(c, "length", 16, MT_BLOB_BYTES, &len, path, err)))
-        return rc;
-    if (cJSON_GetObjectItemCaseSensitive(c, "realSize")) {
-        /* Padded chunk: realSize bytes of the 1 MiB plaintext are data. */
-        if ((rc = get_int(c, "realSize", 0, len - 16, &real, path, err)))
-            return rc;
-    } else {
-        real = len - 16; /* unpadded chunk */
-    }
-    if (off + real > len - 16)
-        return mt_error_set(err, MT_EINVAL, "%s.offset: offset + realSize runs past the blob's plaintext", path);
-    *plain = real;
-    return MT_OK;
-}
-
-/* A FileEntry {name, size, chunks[, swarm]}; fills it. */
+/* A FileEntry item (mt_fileentry.h has the rules); fills it. */
 static int check_file(const cJSON *o, mt_item *it, const char *path, mt_error *err)
 {
-    const cJSON *name = cJSON_GetObjectItemCaseSensitive(o, "name");
-    const cJSON *chunks = cJSON_GetObjectItemCaseSensitive(o, "chunks");
-    const cJSON *swarm = cJSON_GetObjectItemCaseSensitive(o, "swarm");
-    const cJSON *c;
-    char cpath[PATH_MAX_LEN + 32];
-    int64_t size, total = 0, plain = 0;
-    size_t i = 0;
+    mt_fileentry_info fi;
+    char spath[PATH_MAX_LEN + 8];
     int rc;
 
-    if (!cJSON_IsString(name) || name->valuestring[0] == '\0' || strlen(name->valuestring) > MT_NAME_MAX)
-        return mt_error_set(err, MT_EINVAL, "%s.name: must be a non-empty string of at most %d bytes", path,
-                            MT_NAME_MAX);
-    if ((rc = get_int(o, "size", 0, MT_JSON_SAFE_INT, &size, path, err)))
+    if ((rc = mt_fileentry_check(o, path, NULL, NULL, &fi, err)))
         return rc;
-    if (!cJSON_IsArray(chunks))
-        return mt_error_set(err, MT_EINVAL, "%s.chunks: must be an array", path);
-    cJSON_ArrayForEach(c, chunks) {
-        snprintf(cpath, sizeof cpath, "%s.chunks[%zu]", path, i++);
-        if ((rc = check_chunk(c, cpath, &plain, err)))
-            return rc;
-        total += plain;
-        if (total > size)
-            break;
-    }
-    if (total != size)
-        return mt_error_set(err, MT_EINVAL, "%s.size: is %" PRId64 " but the chunks hold %s%" PRId64 " bytes", path,
-                            size, total > size ? "more than " : "", total);
     it->kind = MT_ITEM_FILE;
-    it->u.file.name = name->valuestring;
-    it->u.file.size = size;
-    it->u.file.n_chunks = i;
-    if (swarm) {
-        snprintf(cpath, sizeof cpath, "%s.swarm", path);
-        if (!cJSON_IsString(swarm))
-            return mt_error_set(err, MT_EINVAL, "%s: must be a magnet link", cpath);
-        if ((rc = hashes_from_magnet(swarm->valuestring, &it->u.file.swarm, cpath, err)))
+    it->u.file.name = fi.name;
+    it->u.file.size = fi.size;
+    it->u.file.n_chunks = fi.n_chunks;
+    if (fi.swarm) {
+        /* The validator parsed it already; this keeps its hashes. */
+        snprintf(spath, sizeof spath, "%s.swarm", path);
+        if ((rc = hashes_from_magnet(fi.swarm, &it->u.file.swarm, spath, err)))
             return rc;
         it->u.file.has_swarm = 1;
     }
@@ -275,7 +187,7 @@ static int check_body(mt_manifest *m, const cJSON *body, mt_error *err)
     int64_t ts;
     int rc;
 
-    if ((rc = get_int(body, "timestamp", 0, MT_JSON_SAFE_INT, &ts, "", err)))
+    if ((rc = mtf_member_int(body, "timestamp", 0, MT_JSON_SAFE_INT, &ts, "", err)))
         return rc;
     if (!cJSON_IsArray(colls))
         return mt_error_set(err, MT_EINVAL, "collections: must be an array");
@@ -329,7 +241,7 @@ static int check_signature(cJSON *root, const uint8_t pk[32], mt_error *err)
 
     if (!sigj)
         return mt_error_set(err, MT_EINVAL, "signature: missing");
-    if (!cJSON_IsString(sigj) || !is_lower_hex(sigj->valuestring, 64)) {
+    if (!cJSON_IsString(sigj) || !mtf_lower_hex(sigj->valuestring, 64)) {
         cJSON_AddItemToObject(root, "signature", sigj);
         return mt_error_set(err, MT_EINVAL, "signature: must be 128 lower-case hex digits");
     }
@@ -371,8 +283,8 @@ static int check_envelope(mt_manifest *m, mt_error *err)
 {
     const cJSON *enc = cJSON_GetObjectItemCaseSensitive(m->root, "encrypted");
     int rc;
-    if ((rc = get_hex(m->root, "publicKey", 32, m->pk, "", err)) ||
-        (rc = get_int(m->root, "sequence", 0, MT_JSON_SAFE_INT, &m->seq, "", err)))
+    if ((rc = mtf_member_hex(m->root, "publicKey", 32, m->pk, NULL, "", err)) ||
+        (rc = mtf_member_int(m->root, "sequence", 0, MT_JSON_SAFE_INT, &m->seq, "", err)))
         return rc;
     if (!enc)
         return MT_OK;
@@ -381,11 +293,12 @@ static int check_envelope(mt_manifest *m, mt_error *err)
     m->is_private = 1;
     m->is_sealed = 1;
     m->ts = -1;
-    if ((rc = get_hex(m->root, "nonce", crypto_secretbox_NONCEBYTES, NULL, "", err)))
+    if ((rc = mtf_member_hex(m->root, "nonce", crypto_secretbox_NONCEBYTES, NULL, NULL, "", err)))
         return rc;
     const cJSON *ct = cJSON_GetObjectItemCaseSensitive(m->root, "ciphertext");
     size_t n = cJSON_IsString(ct) ? strlen(ct->valuestring) : 0;
-    if (!cJSON_IsString(ct) || n < 2 * crypto_secretbox_MACBYTES || n % 2 || !is_lower_hex(ct->valuestring, n / 2))
+    if (!cJSON_IsString(ct) || n < 2 * crypto_secretbox_MACBYTES || n % 2 ||
+        !mtf_lower_hex(ct->valuestring, n / 2))
         return mt_error_set(err, MT_EINVAL, "ciphertext: must be lower-case hex of at least %d bytes",
                             crypto_secretbox_MACBYTES);
     if (cJSON_GetObjectItemCaseSensitive(m->root, "collections"))

@@ -32,6 +32,7 @@
 
 #include "mt_error.h"
 #include "mt_feedaddr.h"
+#include "mt_fileentry.h" /* FileEntry items; MT_BLOB_BYTES, MT_NAME_MAX */
 #include "mt_identity.h"
 
 #ifdef __cplusplus
@@ -41,8 +42,6 @@ extern "C" {
 #define MT_MANIFEST_MAX (16u * 1024 * 1024) /* default size cap, bytes */
 #define MT_MANIFEST_DEPTH 32                /* JSON nesting cap */
 #define MT_READ_KEY_BYTES 32
-#define MT_BLOB_BYTES 1048592               /* 1 MiB chunk + 16-byte tag */
-#define MT_NAME_MAX 255                     /* FileEntry name, bytes */
 
 typedef enum mt_item_kind {
     MT_ITEM_MAGNET = 1, /* a torrent */
