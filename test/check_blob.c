@@ -13,6 +13,8 @@
 #include <unistd.h>
 
 #include "mt_blob.h"
+#include "mt_fileentry.h"
+#include "mt_identity.h"
 #include "mt_json.h"
 #include "mt_manifest.h"
 #include "testfs.h"
@@ -535,15 +537,67 @@ static void set_path(cJSON *doc, const char *path, const char *value)
         cJSON_AddItemToObject(parent, last, cJSON_CreateRaw(value));
 }
 
+/* Load entry (JSON text) as item 0 of a manifest signed for the occasion;
+ * the manifest's verdict, its message in err. */
+static int manifest_load_entry(const char *entry, mt_error *err)
+{
+    mt_identity *id = NULL;
+    mt_manifest *m = NULL;
+    cJSON *doc;
+    char *text = NULL, *canon = NULL, *signed_doc = NULL, pkhex[65], sighex[129];
+    uint8_t sig[64];
+    size_t len = 0;
+    int rc;
+
+    ck_assert(mt_identity_generate(&id, NULL) == 0);
+    mt_hex_encode(mt_identity_public_key(id), 32, pkhex);
+    ck_assert(asprintf(&text,
+                       "{\"publicKey\":\"%s\",\"sequence\":1,\"timestamp\":1,"
+                       "\"collections\":[{\"title\":\"Files\",\"items\":[%s]}]}",
+                       pkhex, entry) > 0);
+    doc = cJSON_Parse(text);
+    ck_assert_ptr_nonnull(doc);
+    ck_assert(mt_json_canonical(doc, &canon, &len, NULL) == 0);
+    crypto_sign_detached(sig, NULL, (const uint8_t *)canon, len, mt_identity_secret_key(id));
+    mt_hex_encode(sig, 64, sighex);
+    cJSON_AddStringToObject(doc, "signature", sighex);
+    ck_assert(mt_json_canonical(doc, &signed_doc, &len, NULL) == 0);
+    rc = mt_manifest_load(signed_doc, len, NULL, &m, err);
+    ck_assert(rc != 0 || m != NULL);
+    mt_manifest_free(m);
+    free(signed_doc);
+    free(canon);
+    free(text);
+    cJSON_Delete(doc);
+    mt_identity_free(id);
+    return rc;
+}
+
+/* want under path: "collections[0].items[0].chunks[0].key: ..." for
+ * "chunks[0].key: ...". */
+static void assert_under(const char *what, const char *got, const char *path, const char *want)
+{
+    char full[MT_ERROR_MSG_MAX + 64];
+    t_fmt(full, sizeof full, "%s.%s", path, want);
+    ck_assert_msg(strcmp(got, full) == 0, "%s: \"%s\", want \"%s\"", what, got, full);
+}
+
+/*
+ * Every entry point that reads a FileEntry gives the same verdict and,
+ * where the validator speaks (not the JSON parser: "FileEntry: byte 12"),
+ * the same message under its own path: mt_fileentry_parse (blob fetch and
+ * reassembly input), a manifest draft item, and a signed manifest's item.
+ */
 START_TEST(fileentry_rule)
 {
     const rule_case *rc = &rules[_i];
     cJSON *doc = cJSON_Parse(ENTRY_BASE);
     mt_fileentry *fe = NULL;
     mt_manifest_draft *d = NULL;
-    mt_error err, merr;
+    mt_error err, merr, lerr;
+    cJSON *strict = NULL;
     char *json;
-    int got, mgot;
+    int got, mgot, lgot;
 
     ck_assert_ptr_nonnull(doc);
     if (rc->path)
@@ -558,15 +612,141 @@ START_TEST(fileentry_rule)
     } else {
         ck_assert_ptr_nonnull(fe);
     }
-    /* The same verdict as a manifest item gets. */
+    /* The same verdict as a manifest item gets, drafted and loaded. */
     ck_assert(mt_manifest_draft_new(&d, NULL) == 0);
     mgot = mt_manifest_draft_add_entry(d, json, strlen(json), &merr);
-    ck_assert_msg((mgot == 0) == (got == 0), "%s: manifest says %d (%s), FileEntry %d", rc->what, mgot,
+    ck_assert_msg((mgot == 0) == (got == 0), "%s: manifest draft says %d (%s), FileEntry %d", rc->what, mgot,
                   mgot ? merr.message : "", got);
     mt_manifest_draft_free(d);
+    /* When the text is strict JSON the validator speaks for all three, and
+     * a signed manifest can carry it byte for byte. (Otherwise the strict
+     * parser refuses it first: the manifest names a byte offset, and
+     * mt_fileentry_parse the member when it can.) */
+    if (mt_json_parse(json, strlen(json), MT_JSON_INTEGERS, MT_FILEENTRY_JSON_MAX, MT_MANIFEST_DEPTH, &strict,
+                      NULL) == 0) {
+        lgot = manifest_load_entry(json, &lerr);
+        ck_assert_msg(lgot == got, "%s: signed manifest says %d (%s), FileEntry %d", rc->what, lgot,
+                      lgot ? lerr.message : "", got);
+        if (got) {
+            assert_under(rc->what, merr.message, "item 1", err.message);
+            assert_under(rc->what, lerr.message, "collections[0].items[0]", err.message);
+        }
+    }
+    cJSON_Delete(strict);
     mt_fileentry_free(fe);
     free(json);
     cJSON_Delete(doc);
+}
+END_TEST
+
+/* ------------------------------------------- decoded entries, same rules */
+
+static void mut_size_over(mt_fileentry *fe) { fe->size = 6; }
+static void mut_size_under(mt_fileentry *fe) { fe->size = 4; }
+static void mut_size_negative(mt_fileentry *fe) { fe->size = -1; }
+static void mut_blob_id(mt_fileentry *fe) { fe->chunks[0].blob_id[3] = 'X'; }
+static void mut_blob_id_unterminated(mt_fileentry *fe) { fe->chunks[0].blob_id[64] = 'a'; }
+static void mut_length(mt_fileentry *fe) { fe->chunks[0].length = 15; }
+static void mut_length_over(mt_fileentry *fe) { fe->chunks[0].length = MT_BLOB_BYTES + 1; }
+static void mut_real_over(mt_fileentry *fe) { fe->chunks[0].real_size = MIB + 1; }
+static void mut_real_negative(mt_fileentry *fe) { fe->chunks[0].real_size = -5; }
+static void mut_offset(mt_fileentry *fe) { fe->chunks[0].offset = MIB - 1; }
+static void mut_unpadded(mt_fileentry *fe) { fe->chunks[0].real_size = -1; }
+static void mut_name_empty(mt_fileentry *fe) { fe->name[0] = '\0'; }
+static void mut_name_unterminated(mt_fileentry *fe) { memset(fe->name, 'n', sizeof fe->name); }
+static void mut_name_utf8(mt_fileentry *fe) { strcpy(fe->name, "bad \xc3\x28"); }
+static void mut_swarm(mt_fileentry *fe) { fe->swarm = strdup("http://x/"); }
+static void mut_swarm_utf8(mt_fileentry *fe) { fe->swarm = strdup(MAGNET_V1 "\xff"); }
+
+typedef struct decoded_case {
+    const char *what;
+    void (*mutate)(mt_fileentry *fe);
+    const char *path;    /* the same break in JSON text, or NULL when text cannot carry it */
+    const char *value;
+    const char *message; /* exact, or NULL: whatever the JSON form gets */
+} decoded_case;
+
+static const decoded_case decoded[] = {
+    {"size over the chunks", mut_size_over, "size", "6", "size: is 6 but the chunks hold 5 bytes"},
+    /* manifest.c used to say "more than 5 bytes" here: a partial sum,
+     * since counting stops, so "at least" is the true statement. */
+    {"size under the chunks", mut_size_under, "size", "4", "size: is 4 but the chunks hold at least 5 bytes"},
+    {"size negative", mut_size_negative, "size", "-1", "size: must be an integer from 0 to 9007199254740991"},
+    {"blobId bad hex", mut_blob_id, "chunks[0].blobId", "\"abaXab\"",
+     "chunks[0].blobId: must be 64 lower-case hex digits"},
+    {"blobId without its NUL", mut_blob_id_unterminated, NULL, NULL,
+     "chunks[0].blobId: must be 64 lower-case hex digits"},
+    {"length under a tag", mut_length, "chunks[0].length", "15",
+     "chunks[0].length: must be an integer from 16 to 1048592"},
+    {"length over a blob", mut_length_over, "chunks[0].length", "1048593",
+     "chunks[0].length: must be an integer from 16 to 1048592"},
+    {"realSize over the plaintext", mut_real_over, "chunks[0].realSize", "1048577",
+     "chunks[0].realSize: must be an integer from 0 to 1048576"},
+    {"realSize negative", mut_real_negative, "chunks[0].realSize", "-5",
+     "chunks[0].realSize: must be an integer from 0 to 1048576"},
+    {"offset past the plaintext", mut_offset, "chunks[0].offset", "1048575",
+     "chunks[0].offset: offset + realSize runs past the blob's plaintext"},
+    {"padded chunk made unpadded", mut_unpadded, "chunks[0].realSize", NULL,
+     "size: is 5 but the chunks hold at least 1048576 bytes"},
+    {"name empty", mut_name_empty, "name", "\"\"", "name: must be a non-empty UTF-8 string of at most 255 bytes"},
+    {"name without its NUL", mut_name_unterminated, NULL, NULL,
+     "name: must be a non-empty UTF-8 string of at most 255 bytes"},
+    /* blob.c required UTF-8 and manifest.c did not; text never shows it
+     * (the strict parser refuses first), a caller's struct or tree can. */
+    {"name not UTF-8", mut_name_utf8, NULL, NULL, "name: must be a non-empty UTF-8 string of at most 255 bytes"},
+    {"swarm not a magnet", mut_swarm, "swarm", "\"http://x/\"", NULL},
+    {"swarm not UTF-8", mut_swarm_utf8, NULL, NULL, "swarm: must be a magnet link (valid UTF-8)"},
+};
+
+/* A decoded entry with a broken rule is refused with the same message by
+ * every call that takes one (write-out, reassembly, incremental fetch) as
+ * its JSON form gets from the parser and a manifest. */
+START_TEST(fileentry_decoded_rule)
+{
+    const decoded_case *dc = &decoded[_i];
+    mt_fileentry *fe = NULL;
+    mt_blob_writer *w = NULL;
+    const char *want = dc->message;
+    char *json = NULL, outp[512];
+    cJSON *o = NULL;
+    size_t len = 0;
+    mt_error err, jerr, lerr;
+
+    path_in(outp, sizeof outp, "out.bin");
+    if (dc->path) {
+        cJSON *doc = cJSON_Parse(ENTRY_BASE);
+        char *text;
+        mt_fileentry *jfe = NULL;
+        ck_assert_ptr_nonnull(doc);
+        set_path(doc, dc->path, dc->value);
+        text = cJSON_PrintUnformatted(doc);
+        ck_assert_int_eq(mt_fileentry_parse(text, strlen(text), &jfe, &jerr), MT_EINVAL);
+        if (want)
+            ck_assert_msg(strcmp(jerr.message, want) == 0, "%s: parse says \"%s\", want \"%s\"", dc->what,
+                          jerr.message, want);
+        want = jerr.message;
+        ck_assert_int_eq(manifest_load_entry(text, &lerr), MT_EINVAL);
+        assert_under(dc->what, lerr.message, "collections[0].items[0]", want);
+        free(text);
+        cJSON_Delete(doc);
+    }
+    ck_assert_ptr_nonnull(want);
+
+    ck_assert(mt_fileentry_parse(ENTRY_BASE, strlen(ENTRY_BASE), &fe, &err) == 0);
+    dc->mutate(fe);
+    ck_assert_int_eq(mt_fileentry_to_json(fe, &json, &len, &err), MT_EINVAL);
+    ck_assert_msg(strcmp(err.message, want) == 0, "%s: to_json \"%s\"", dc->what, err.message);
+    ck_assert_int_eq(mt_fileentry_to_cjson(fe, &o, &err), MT_EINVAL);
+    ck_assert_msg(strcmp(err.message, want) == 0, "%s: to_cjson \"%s\"", dc->what, err.message);
+    ck_assert_int_eq(mt_blob_reassemble(fe, tmpdir, outp, NULL, NULL, &err), MT_EINVAL);
+    ck_assert_msg(strcmp(err.message, want) == 0, "%s: reassemble \"%s\"", dc->what, err.message);
+    ck_assert_int_eq(mt_blob_writer_open(fe, outp, &w, &err), MT_EINVAL);
+    ck_assert_msg(strcmp(err.message, want) == 0, "%s: writer_open \"%s\"", dc->what, err.message);
+    ck_assert_ptr_null(w);
+    ck_assert_ptr_null(json);
+    ck_assert_ptr_null(o);
+    ck_assert_int_eq(access(outp, F_OK), -1);
+    mt_fileentry_free(fe);
 }
 END_TEST
 
@@ -1155,6 +1335,7 @@ static Suite *blob_suite(void)
     tcase_add_checked_fixture(tc, tmp_up, tmp_down);
     tcase_add_test(tc, fileentry_valid);
     tcase_add_loop_test(tc, fileentry_rule, 0, (int)(sizeof rules / sizeof rules[0]));
+    tcase_add_loop_test(tc, fileentry_decoded_rule, 0, (int)(sizeof decoded / sizeof decoded[0]));
     tcase_add_test(tc, fileentry_misc);
     suite_add_tcase(s, tc);
 
