@@ -1,12 +1,18 @@
 /*
- * fuzz_fileentry.c - mt_fileentry_parse() on arbitrary bytes, and the round
- * trip of what it accepts.
+ * fuzz_fileentry.c - the FileEntry validator, mt_fileentry_check(), through
+ * its readers: mt_fileentry_parse() on arbitrary bytes, a manifest draft
+ * item, the validator on the parsed tree, and the round trip of what they
+ * accept.
  *
  * Invariants:
  *  - failure: a known MT_E* code, err filled, *out left NULL;
- *  - the verdict is the manifest's: the same text is accepted as a
- *    FileEntry item of a manifest draft (mt_manifest_draft_add_entry) iff
- *    mt_fileentry_parse accepts it;
+ *  - one verdict: the same text is accepted as a FileEntry item of a
+ *    manifest draft (mt_manifest_draft_add_entry) iff mt_fileentry_parse
+ *    accepts it; when the text is strict JSON, mt_fileentry_check on its
+ *    tree agrees too, and all three give the same message under their own
+ *    paths ("x", "item 1.x", "items[0].x");
+ *  - the chunks mt_fileentry_check hands to its callback are the entry's,
+ *    in order, each within the rules;
  *  - success: n_chunks is the length of the chunks array; size is the sum
  *    of the chunks' data sizes; every blob id is valid and every chunk keeps
  *    the rules (length 16..MT_BLOB_BYTES, realSize -1 or within the
@@ -22,6 +28,7 @@
 #include <string.h>
 
 #include "mt_blob.h"
+#include "mt_fileentry.h"
 #include "mt_json.h"
 #include "mt_manifest.h"
 #include "fuzz_util.h"
@@ -66,19 +73,70 @@ static void check_same(const mt_fileentry *a, const mt_fileentry *b)
     }
 }
 
-/* The manifest's own check of a FileEntry item: 0 if it accepts text. */
-static int manifest_verdict(const char *text, size_t len)
+/* The manifest's own check of a FileEntry item: 0 if it accepts text;
+ * its message in *err. */
+static int manifest_verdict(const char *text, size_t len, mt_error *err)
 {
     mt_manifest_draft *d = NULL;
-    mt_error err;
     int rc;
     if (mt_manifest_draft_new(&d, NULL) != 0)
         abort();
-    fuzz_err_init(&err);
-    rc = mt_manifest_draft_add_entry(d, text, len, &err);
-    fuzz_check_result(rc, &err, "mt_manifest_draft_add_entry");
+    fuzz_err_init(err);
+    rc = mt_manifest_draft_add_entry(d, text, len, err);
+    fuzz_check_result(rc, err, "mt_manifest_draft_add_entry");
     mt_manifest_draft_free(d);
     return rc;
+}
+
+/* Chunks seen by the validator's callback, checked as they come. */
+typedef struct seen {
+    size_t  n;
+    int64_t data;
+} seen;
+
+static void on_chunk(void *ud, size_t i, const mt_fileentry_chunk *c)
+{
+    seen *s = ud;
+    int64_t plain = (int64_t)c->length - 16;
+    FUZZ_CHECK(i == s->n, "callback index %zu, expected %zu", i, s->n);
+    FUZZ_CHECK(c->blob_id && mt_blob_id_valid(c->blob_id), "chunks[%zu]: callback id invalid", i);
+    FUZZ_CHECK(c->length >= 16 && c->length <= MT_BLOB_BYTES, "chunks[%zu]: callback length %u", i,
+               (unsigned)c->length);
+    FUZZ_CHECK(c->real_size >= -1 && c->real_size <= plain, "chunks[%zu]: callback realSize", i);
+    FUZZ_CHECK(c->data == (c->real_size >= 0 ? c->real_size : plain) && c->offset + c->data <= plain,
+               "chunks[%zu]: callback data %lld", i, (long long)c->data);
+    s->n++;
+    s->data += c->data;
+}
+
+/* The validator on the strictly parsed tree (-1 when the text is not strict
+ * JSON, so only the parser's verdict exists); its message in *err. */
+static int validator_verdict(const char *text, size_t len, mt_error *err)
+{
+    mt_fileentry_info fi;
+    cJSON *tree = NULL;
+    seen s = {0, 0};
+    int rc;
+    if (mt_json_parse(text, len, MT_JSON_INTEGERS, MT_FILEENTRY_JSON_MAX, MT_MANIFEST_DEPTH, &tree, NULL) != 0)
+        return -1;
+    fuzz_err_init(err);
+    rc = mt_fileentry_check(tree, "items[0]", on_chunk, &s, &fi, err);
+    fuzz_check_result(rc, err, "mt_fileentry_check");
+    if (rc == 0) {
+        FUZZ_CHECK(s.n == fi.n_chunks && fi.n_chunks == (size_t)cJSON_GetArraySize(fi.chunks),
+                   "callback saw %zu chunks, info says %zu", s.n, fi.n_chunks);
+        FUZZ_CHECK(s.data == fi.size, "callback data %lld, size %lld", (long long)s.data, (long long)fi.size);
+        FUZZ_CHECK(fi.name && fi.name[0] && strlen(fi.name) <= MT_NAME_MAX, "info name");
+    }
+    cJSON_Delete(tree);
+    return rc;
+}
+
+/* b is a under prefix: "<prefix>.<a>". */
+static int is_under(const char *b, const char *prefix, const char *a)
+{
+    size_t n = strlen(prefix);
+    return strncmp(b, prefix, n) == 0 && b[n] == '.' && strcmp(b + n + 1, a) == 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -87,17 +145,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cJSON *tree = NULL;
     char *json = NULL, *json2 = NULL;
     size_t len = 0, len2 = 0;
-    mt_error err;
-    int rc, mrc;
+    mt_error err, merr, verr;
+    int rc, mrc, vrc;
 
     fuzz_err_init(&err);
     rc = mt_fileentry_parse((const char *)data, size, &fe, &err);
     fuzz_check_result(rc, &err, "mt_fileentry_parse");
     fuzz_feature("parse", rc ? err.message : "ok");
     if (size <= MT_MANIFEST_MAX) {
-        mrc = manifest_verdict((const char *)data, size);
+        mrc = manifest_verdict((const char *)data, size, &merr);
         FUZZ_CHECK((rc == 0) == (mrc == 0), "FileEntry parse says %d (%s), the manifest says %d", rc,
                    rc ? err.message : "ok", mrc);
+        vrc = validator_verdict((const char *)data, size, &verr);
+        if (vrc != -1) {
+            FUZZ_CHECK(vrc == rc, "mt_fileentry_check says %d (%s), the parse %d (%s)", vrc,
+                       vrc ? verr.message : "ok", rc, rc ? err.message : "ok");
+            /* Messages are cut at MT_ERROR_MSG_MAX; compare whole ones. */
+            if (rc && strlen(verr.message) < MT_ERROR_MSG_MAX - 8) {
+                FUZZ_CHECK(is_under(verr.message, "items[0]", err.message), "validator \"%s\", parse \"%s\"",
+                           verr.message, err.message);
+                FUZZ_CHECK(mrc == rc && is_under(merr.message, "item 1", err.message),
+                           "manifest \"%s\", parse \"%s\"", merr.message, err.message);
+            }
+        }
     }
     if (rc != 0) {
         FUZZ_CHECK(fe == NULL, "mt_fileentry_parse failed (%d) but set *out", rc);
