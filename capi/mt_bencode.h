@@ -27,6 +27,10 @@
  * the first error sticks, every later call returns it, and
  * mt_benc_finish() reports it with its message. So a caller may make all
  * the calls and check only finish.
+ *
+ * Errors and memory, as everywhere in the library (mt_error.h): 0 or a
+ * negative MT_E* code, detail in an optional mt_error; strings and buffers
+ * it returns are released with mt_free(), objects with their own *_free().
  */
 #ifndef MT_BENCODE_H
 #define MT_BENCODE_H

@@ -13,6 +13,10 @@
  * Torrent ids: a torrent is named by 20 bytes, its v1 info-hash, or for a
  * v2-only torrent the first 20 bytes of its v2 info-hash (what libtorrent
  * itself indexes torrents by).
+ *
+ * Errors and memory, as everywhere in the library (mt_error.h): 0 or a
+ * negative MT_E* code, detail in an optional mt_error; strings and buffers
+ * it returns are released with mt_free(), objects with their own *_free().
  */
 #ifndef MT_CAPI_H
 #define MT_CAPI_H

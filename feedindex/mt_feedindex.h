@@ -22,6 +22,10 @@
  * A resolver is a small state machine driven by its owner's event loop:
  * hand it every session event (mt_resolve_event) and call mt_resolve_tick
  * now and then; it never blocks.
+ *
+ * Errors and memory, as everywhere in the library (mt_error.h): 0 or a
+ * negative MT_E* code, detail in an optional mt_error; strings and buffers
+ * it returns are released with mt_free(), objects with their own *_free().
  */
 #ifndef MT_FEEDINDEX_H
 #define MT_FEEDINDEX_H

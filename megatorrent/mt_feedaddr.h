@@ -16,6 +16,10 @@
  *
  * The public key is taken as given: whether it is a valid Ed25519 point
  * shows when an item signed by it verifies.
+ *
+ * Errors and memory, as everywhere in the library (mt_error.h): 0 or a
+ * negative MT_E* code, detail in an optional mt_error; strings and buffers
+ * it returns are released with mt_free(), objects with their own *_free().
  */
 #ifndef MT_FEEDADDR_H
 #define MT_FEEDADDR_H

@@ -21,6 +21,10 @@
  * Every error message starts with the member that failed, then the rule:
  *   "collections[0].items[2].chunks[0].blobId: must be 64 lower-case hex digits"
  *   "signature: does not verify under publicKey 03a1..."
+ *
+ * Errors and memory, as everywhere in the library (mt_error.h): 0 or a
+ * negative MT_E* code, detail in an optional mt_error; strings and buffers
+ * it returns are released with mt_free(), objects with their own *_free().
  */
 #ifndef MT_MANIFEST_H
 #define MT_MANIFEST_H
@@ -175,7 +179,7 @@ int mt_manifest_draft_set_metadata(mt_manifest_draft *d, const char *json, size_
 
 /*
  * Sign the draft as id at seq (get it from mt_seq_next) and timestamp_ms
- * into canonical JSON (malloc'd, free()). With read_key the manifest is
+ * into canonical JSON (malloc'd, mt_free()). With read_key the manifest is
  * private. The draft is unchanged and can be signed again.
  */
 int mt_manifest_draft_sign(const mt_manifest_draft *d, const mt_identity *id, int64_t seq,

@@ -16,6 +16,10 @@
  * bigger ones (MT_ETOOBIG) so nothing oversized is ever put, and the
  * decoder refuses them too. Decoding also requires canonical bencoding, the
  * only form a signature can be checked against byte for byte.
+ *
+ * Errors and memory, as everywhere in the library (mt_error.h): 0 or a
+ * negative MT_E* code, detail in an optional mt_error; strings and buffers
+ * it returns are released with mt_free(), objects with their own *_free().
  */
 #ifndef MT_POINTER_H
 #define MT_POINTER_H

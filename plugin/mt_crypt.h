@@ -45,6 +45,10 @@
  * Threading: call mt_crypt_enable from the thread that owns the session,
  * right after mt_session_new (torrents added before it are not covered);
  * mt_crypt_get_stats from any thread.
+ *
+ * Errors and memory, as everywhere in the library (mt_error.h): 0 or a
+ * negative MT_E* code, detail in an optional mt_error; strings and buffers
+ * it returns are released with mt_free(), objects with their own *_free().
  */
 #ifndef MT_CRYPT_H
 #define MT_CRYPT_H
@@ -84,6 +88,10 @@ void mt_crypt_get_stats(mt_session *s, mt_crypt_stats *st);
 /* The frame codec the extension uses after the switch (pure; any      */
 /* thread). Exported for tests and fuzzing.                            */
 /* ------------------------------------------------------------------ */
+
+/* These run once per frame and take no mt_error (an exception to the
+ * rule in mt_error.h): the MT_E* code is the whole report, and the
+ * extension closes the link on any of them. */
 
 #define MT_CRYPT_FRAME_HEADER 20        /* u32 big-endian length || 16-byte tag */
 #define MT_CRYPT_FRAME_MAX (1u << 20)   /* largest body */

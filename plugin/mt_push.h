@@ -26,6 +26,10 @@
  * Threading: all functions may be called from the thread that owns the
  * mt_session; mt_push_peer_count, mt_push_get_stats and the codec
  * (mt_push_decode, mt_push_encode, mt_push_item_clear) from any thread.
+ *
+ * Errors and memory, as everywhere in the library (mt_error.h): 0 or a
+ * negative MT_E* code, detail in an optional mt_error; strings and buffers
+ * it returns are released with mt_free(), objects with their own *_free().
  */
 #ifndef MT_PUSH_H
 #define MT_PUSH_H

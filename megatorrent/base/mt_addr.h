@@ -1,4 +1,10 @@
-/* mt_addr.h - address helpers shared by the daemon, the CLI and the tests. */
+/*
+ * mt_addr.h - address helpers shared by the daemon, the CLI and the tests.
+ *
+ * Errors and memory, as everywhere in the library (mt_error.h): 0 or a
+ * negative MT_E* code, detail in an optional mt_error; strings and buffers
+ * it returns are released with mt_free(), objects with their own *_free().
+ */
 #ifndef MT_ADDR_H
 #define MT_ADDR_H
 

@@ -1,9 +1,29 @@
 /*
  * mt_error.h - error codes and the error detail out-parameter.
  *
- * Every fallible public function returns 0 on success or a negative MT_E*
- * code, and, when given a non-NULL mt_error, fills it with the same code and
- * a message naming what was wrong. The library never prints.
+ * The contract at every boundary of the library (each header under
+ * megatorrent/, megatorrent/base/, megatorrent/blob/, capi/, plugin/ and
+ * feedindex/ points here):
+ *
+ * Errors. Every fallible public function returns 0 on success or a negative
+ * MT_E* code, and, when given a non-NULL mt_error, fills it with the same
+ * code and a message naming what was wrong. Predicates and accessors
+ * (mt_blob_id_valid, mt_manifest_sequence, ...) just return their value.
+ * The library never prints. Its few exceptions say so where they are
+ * declared: mt_fd_write_all and mt_sync_parent_dir (mt_util.h: -1 and
+ * errno, like the system calls they wrap), the mt_benc_* builder calls
+ * (mt_bencode.h: codes only, the first error kept for mt_benc_finish), the
+ * mt_crypt_frame_* per-frame calls (mt_crypt.h: codes only).
+ *
+ * Memory. Strings and buffers the library returns are released with
+ * mt_free() (mt_capi.h). It is free(), so code in the layers below capi,
+ * which cannot include mt_capi.h, may call free() on them. An object with
+ * its own *_free() (mt_session_free, mt_manifest_free, mt_fileentry_free,
+ * mt_identity_json_free for a key file's text in secure memory, ...) is
+ * released only with that; a struct that owns memory (mt_event,
+ * mt_pointer, mt_push_item, ...) with its *_clear(); a cJSON tree with
+ * cJSON_Delete(). Arrays of owned pointers have their own *_free()
+ * (mt_wire_peers_free).
  */
 #ifndef MT_ERROR_H
 #define MT_ERROR_H

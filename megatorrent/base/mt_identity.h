@@ -16,6 +16,10 @@
  * crypto_kdf_derive_from_key(subkey 1, context "mtxport1", identity seed).
  * The identity vouches for it by signing the attestation message
  *   "megatorrent-transport-v1" || transport_pk (32) || created_at (u64 BE, unix s).
+ *
+ * Errors and memory, as everywhere in the library (mt_error.h): 0 or a
+ * negative MT_E* code, detail in an optional mt_error; strings and buffers
+ * it returns are released with mt_free(), objects with their own *_free().
  */
 #ifndef MT_IDENTITY_H
 #define MT_IDENTITY_H
@@ -85,7 +89,9 @@ int mt_identity_save_protected(const mt_identity *id, const char *path, const ch
 int mt_identity_to_json(const mt_identity *id, char **out, mt_error *err);
 void mt_identity_json_free(char *json);
 
-/* The protected key-file JSON (fresh salt and nonce each call). */
+/* The protected key-file JSON (fresh salt and nonce each call), also in
+ * sodium_malloc memory: release with mt_identity_json_free(), never
+ * mt_free(). */
 int mt_identity_to_json_protected(const mt_identity *id, const char *pass, size_t pass_len,
                                   char **out, mt_error *err);
 

@@ -6,6 +6,10 @@
  * anything two JSON implementations could read differently (duplicate keys,
  * invalid UTF-8, lone surrogates, numbers a double cannot hold exactly), and
  * mt_json_canonical() writes exactly what RFC 8785 prescribes.
+ *
+ * Errors and memory, as everywhere in the library (mt_error.h): 0 or a
+ * negative MT_E* code, detail in an optional mt_error; strings and buffers
+ * it returns are released with mt_free(), objects with their own *_free().
  */
 #ifndef MT_JSON_H
 #define MT_JSON_H
@@ -51,7 +55,7 @@ int mt_json_parse(const char *text, size_t len, unsigned flags, size_t max_bytes
 
 /*
  * RFC 8785 serialisation of v into a new malloc'd NUL-terminated buffer
- * (free() it); *out_len gets its length without the NUL (out_len may be NULL).
+ * (mt_free() it); *out_len gets its length without the NUL (out_len may be NULL).
  *
  * Object members are sorted by the UTF-16 code units of their names; strings
  * are escaped exactly as JCS does (only '"', '\\' and C0 controls; \b \t \n

@@ -6,6 +6,10 @@
  * yield two different manifests that share a sequence. One small text file
  * per key holds the last sequence handed out; a lock file beside it
  * serialises processes that publish under the same key.
+ *
+ * Errors and memory, as everywhere in the library (mt_error.h): 0 or a
+ * negative MT_E* code, detail in an optional mt_error; strings and buffers
+ * it returns are released with mt_free(), objects with their own *_free().
  */
 #ifndef MT_SEQ_H
 #define MT_SEQ_H

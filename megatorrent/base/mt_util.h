@@ -1,4 +1,13 @@
-/* mt_util.h - small helpers shared by the library and its tools. */
+/*
+ * mt_util.h - small helpers shared by the library and its tools.
+ *
+ * Errors and memory, as everywhere in the library (mt_error.h): 0 or a
+ * negative MT_E* code, detail in an optional mt_error; strings and buffers
+ * it returns are released with mt_free(), objects with their own *_free().
+ * Two exceptions, named where they are declared: mt_fd_write_all() and
+ * mt_sync_parent_dir() wrap one system call each and report as it does,
+ * -1 and errno (callers turn that into MT_EIO with a message).
+ */
 #ifndef MT_UTIL_H
 #define MT_UTIL_H
 
@@ -34,15 +43,15 @@ int mt_file_write_atomic(const char *path, const void *data, size_t len, unsigne
                          int overwrite, mt_error *err);
 
 /* Write all len bytes to fd, retrying short writes and EINTR. 0, or -1
- * with errno set. */
+ * with errno set (an exception to the mt_error rule, see the top). */
 int mt_fd_write_all(int fd, const void *buf, size_t len);
 
 /* fsync the directory holding path, so a rename into it is durable.
- * 0, or -1 with errno set. */
+ * 0, or -1 with errno set (an exception to the mt_error rule, see the top). */
 int mt_sync_parent_dir(const char *path);
 
 /*
- * Read a whole file into a new malloc'd, NUL-terminated buffer (free()).
+ * Read a whole file into a new malloc'd, NUL-terminated buffer (mt_free()).
  * MT_ETOOBIG if it holds more than max bytes, MT_ENOTFOUND if it does not
  * exist, MT_EINVAL for a directory, MT_EIO otherwise.
  */

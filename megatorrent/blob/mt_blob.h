@@ -21,6 +21,10 @@
  * reported (MT_ECRYPTO) and never decrypted into output.
  *
  * Nothing here prints; every call is thread-safe on distinct objects.
+ *
+ * Errors and memory, as everywhere in the library (mt_error.h): 0 or a
+ * negative MT_E* code, detail in an optional mt_error; strings and buffers
+ * it returns are released with mt_free(), objects with their own *_free().
  */
 #ifndef MT_BLOB_H
 #define MT_BLOB_H
@@ -99,7 +103,7 @@ int mt_fileentry_parse(const char *json, size_t len, mt_fileentry **out, mt_erro
 int mt_fileentry_from_cjson(const cJSON *o, mt_fileentry **out, mt_error *err);
 
 /* The FileEntry as a cJSON object (cJSON_Delete) / compact JSON text
- * (free()), members in canonical (sorted) order. */
+ * (mt_free()), members in canonical (sorted) order. */
 int mt_fileentry_to_cjson(const mt_fileentry *fe, cJSON **out, mt_error *err);
 int mt_fileentry_to_json(const mt_fileentry *fe, char **json, size_t *len, mt_error *err);
 

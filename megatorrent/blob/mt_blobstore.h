@@ -10,6 +10,10 @@
  *
  * One process should own a store at a time (mtd); mtctl opens it read-only
  * for reports. Not thread-safe: use from one thread.
+ *
+ * Errors and memory, as everywhere in the library (mt_error.h): 0 or a
+ * negative MT_E* code, detail in an optional mt_error; strings and buffers
+ * it returns are released with mt_free(), objects with their own *_free().
  */
 #ifndef MT_BLOBSTORE_H
 #define MT_BLOBSTORE_H
@@ -42,7 +46,7 @@ int mt_blobstore_has(const mt_blobstore *s, const char *id);
  * and rename; an existing blob is kept (and touched). */
 int mt_blobstore_put(mt_blobstore *s, const char *id, const uint8_t *blob, size_t len, mt_error *err);
 
-/* Read and verify a blob (malloc'd, free()); MT_ECRYPTO if the file does
+/* Read and verify a blob (malloc'd, mt_free()); MT_ECRYPTO if the file does
  * not hash to its id (the file is then removed), MT_ENOTFOUND if absent. */
 int mt_blobstore_get(mt_blobstore *s, const char *id, uint8_t **blob, size_t *len, mt_error *err);
 

@@ -22,6 +22,10 @@
  * Fetches are driven by the caller's event loop like the resolver: feed
  * every session event to mt_blobfetch_event and call mt_blobfetch_tick
  * when mt_blobfetch_timeout says. Nothing blocks the loop.
+ *
+ * Errors and memory, as everywhere in the library (mt_error.h): 0 or a
+ * negative MT_E* code, detail in an optional mt_error; strings and buffers
+ * it returns are released with mt_free(), objects with their own *_free().
  */
 #ifndef MT_BLOBSWARM_H
 #define MT_BLOBSWARM_H
@@ -46,7 +50,7 @@ extern "C" {
  * shuffle is set (so a pack of several files does not reveal which blobs
  * belong together). Web seeds go in url-list; when there are any, the
  * .torrent is also written to blob_dir/<info-hash>.torrent for the web
- * host to serve. *torrent (mt_free) gets the .torrent, *magnet (free())
+ * host to serve. *torrent (mt_free) gets the .torrent, *magnet (mt_free())
  * the pack magnet with ws= and xs= parameters, id the torrent id.
  */
 int mt_pack_create(const char *blob_dir, const char *const *ids, size_t n, int shuffle,
@@ -124,7 +128,7 @@ void mt_blobfetch_free(mt_blobfetch *f, int discard);
 
 /*
  * GET an http(s) URL into memory (at most max bytes; MT_ETOOBIG beyond),
- * bounded by timeout_ms. Used for a pack's xs= .torrent. *out is free()d.
+ * bounded by timeout_ms. Used for a pack's xs= .torrent. *out is released with mt_free().
  */
 int mt_http_get(const char *url, size_t max, int timeout_ms, uint8_t **out, size_t *len, mt_error *err);
 

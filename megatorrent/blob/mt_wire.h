@@ -20,6 +20,10 @@
  * refused before any allocation; a bad tag, a short frame or a malformed
  * request closes that one connection; handshake and idle timeouts; a cap on
  * connections in total and per source IP.
+ *
+ * Errors and memory, as everywhere in the library (mt_error.h): 0 or a
+ * negative MT_E* code, detail in an optional mt_error; strings and buffers
+ * it returns are released with mt_free(), objects with their own *_free().
  */
 #ifndef MT_WIRE_H
 #define MT_WIRE_H
@@ -112,7 +116,7 @@ int mt_wire_connect(const char *hostport, int timeout_ms, mt_wire_conn **out, mt
 /*
  * REQUEST a blob and wait for DATA (or ERROR: MT_ENOTFOUND with the peer's
  * text). The blob is checked against its id (MT_ECRYPTO on mismatch) before
- * it is returned in *blob (malloc'd, free()). Frames of other types that
+ * it is returned in *blob (malloc'd, mt_free()). Frames of other types that
  * arrive first (HELLO) are skipped.
  */
 int mt_wire_get(mt_wire_conn *c, const char *blob_id, int timeout_ms, uint8_t **blob,
