@@ -31,12 +31,11 @@
  *   "collections[0].items[2].chunks[0].nonce: must be 24 lower-case hex digits"
  *   "chunks[0].nonce: must be 24 lower-case hex digits"          (path "")
  *
- * Memory: nothing here allocates; results point into the checked tree.
- * Library-wide rule (every public header): strings and buffers the library
- * returns are released with mt_free() (mt_capi.h; it is free()), objects
- * with their own *_free(), structs that own memory with their *_clear(),
- * cJSON trees with cJSON_Delete(). Errors: 0 or a negative MT_E* code, and
- * the detail in an optional mt_error (mt_error.h); nothing prints.
+ * Nothing here allocates: results point into the checked tree.
+ *
+ * Errors and memory, as everywhere in the library (mt_error.h): 0 or a
+ * negative MT_E* code, detail in an optional mt_error; strings and buffers
+ * it returns are released with mt_free(), objects with their own *_free().
  */
 #ifndef MT_FILEENTRY_H
 #define MT_FILEENTRY_H
