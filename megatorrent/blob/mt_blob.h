@@ -35,7 +35,8 @@
 #include <cJSON.h>
 
 #include "mt_error.h"
-#include "mt_manifest.h" /* MT_BLOB_BYTES, MT_NAME_MAX */
+#include "mt_fileentry.h" /* MT_BLOB_BYTES, MT_NAME_MAX */
+#include "mt_manifest.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -93,11 +94,12 @@ int mt_blob_open(const mt_blob_chunk *c, const uint8_t *blob, size_t blob_len, u
 /* ----------------------------------------------------------- FileEntry */
 
 /*
- * Parse and validate a FileEntry (the same rules as manifest items: hex
- * lengths, offsets inside the blob, size equal to the chunks' data, name
- * non-empty and <= MT_NAME_MAX bytes, swarm a magnet link). Messages name
- * the member: "chunks[3].nonce: must be 24 lower-case hex digits".
- * *out is freed with mt_fileentry_free().
+ * Parse and validate a FileEntry: strict JSON as in a manifest, then
+ * mt_fileentry_check (mt_fileentry.h), the very rules manifest items get.
+ * Messages name the member: "chunks[3].nonce: must be 24 lower-case hex
+ * digits". *out is freed with mt_fileentry_free(). Every call below that
+ * takes a decoded entry (to_cjson/to_json, set_swarm, reassemble,
+ * writer_open) judges it by the same function, with the same messages.
  */
 int mt_fileentry_parse(const char *json, size_t len, mt_fileentry **out, mt_error *err);
 int mt_fileentry_from_cjson(const cJSON *o, mt_fileentry **out, mt_error *err);
