@@ -8,8 +8,8 @@
  * Pins: a published feed's blobs under "feed:<name>", a seeded pack's
  * under "seed:<info-hash>"; fetched blobs stay unpinned (a cache, evicted
  * least recently used first when the store passes blob_cache_mb).
- * Fetches persist in the state store (kv "blob.fetches") and resume after a
- * restart from the blobs already on disk.
+ * Fetches persist in the state store (table blob_fetch) and resume after a
+ * restart from the blobs already on disk; pins are recorded there too.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -150,12 +150,41 @@ static int seed_own_pack(mtd_daemon *d, const uint8_t *torrent, size_t len, uint
     return rc == MT_EEXIST ? 0 : rc;
 }
 
-/* Pin ids under tag; failures are logged, not fatal (the blobs exist). */
+/* Pin ids under tag: recorded in the state store's pin table, then in the
+ * blob store, which enforces pins at eviction; failures are logged, not
+ * fatal (the blobs exist). */
 static void pin(mtd_daemon *d, const char *tag, const char *const *ids, size_t n)
 {
     mt_error err;
+    if (mt_store_pin_add(d->st, tag, ids, n, &err) != 0)
+        log_warn("cannot record %zu pins under %s: %s", n, tag, err.message);
     if (mt_blobstore_pin(d->bs, tag, ids, n, &err) != 0)
         log_warn("cannot pin %zu blobs under %s: %s", n, tag, err.message);
+}
+
+/* At start: the state store's pins, tag by tag, into the blob store (whose
+ * own pin file may have been lost or be older than the store). */
+static void pins_load(mtd_daemon *d)
+{
+    mt_pin_row *rows = NULL;
+    const char **ids;
+    size_t n = 0, i = 0, j;
+    mt_error err;
+    if (mt_store_pin_list(d->st, NULL, &rows, &n, &err) != 0) {
+        log_error("cannot read pins: %s", err.message);
+        return;
+    }
+    ids = n ? calloc(n, sizeof *ids) : NULL;
+    for (; ids && i < n; i = j) {
+        for (j = i; j < n && strcmp(rows[j].tag, rows[i].tag) == 0; j++)
+            ids[j - i] = rows[j].blob_id;
+        if (mt_blobstore_pin(d->bs, rows[i].tag, ids, j - i, &err) != 0)
+            log_warn("cannot pin %zu blobs under %s: %s", j - i, rows[i].tag, err.message);
+    }
+    if (n && !ids)
+        log_error("cannot restore pins: out of memory");
+    free(ids);
+    mt_free(rows);
 }
 
 /*
@@ -307,33 +336,36 @@ static const char *state_name(int st)
     return st == MT_BLOBFETCH_DONE ? "done" : st == MT_BLOBFETCH_FAILED ? "failed" : "running";
 }
 
-/* Persist every fetch (atomically, one kv value). Entries hold keys, and
- * the state store is the daemon's own 0600 file. */
+/* Persist every fetch (one transaction: rows of the store's blob_fetch
+ * table). Entries hold keys, and the state store is the daemon's own 0600
+ * file. */
 static void fetches_save(mtd_daemon *d)
 {
-    cJSON *arr = cJSON_CreateArray();
-    for (size_t i = 0; i < d->n_fetches; i++) {
-        blob_fetch_rt *b = &d->fetches[i];
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddNumberToObject(o, "id", (double)b->id);
-        cJSON_AddNumberToObject(o, "sub", (double)b->sub_id);
-        cJSON_AddStringToObject(o, "out", b->out);
-        cJSON_AddStringToObject(o, "name", b->name);
-        cJSON_AddStringToObject(o, "state", state_name(b->state));
-        cJSON_AddStringToObject(o, "error", b->error);
-        cJSON_AddStringToObject(o, "peers", b->peers);
-        cJSON_AddItemToObject(o, "entry", cJSON_Duplicate(b->entry, 1));
-        cJSON_AddItemToArray(arr, o);
-    }
-    char *s = cJSON_PrintUnformatted(arr);
-    cJSON_Delete(arr);
+    mt_fetch_row *rows = d->n_fetches ? calloc(d->n_fetches, sizeof *rows) : NULL;
     mt_error err;
-    if (!s || mt_store_kv_set(d->st, "blob.fetches", s, &err) != 0)
-        log_error("cannot save blob fetches: %s", s ? err.message : "out of memory");
-    if (s) {
-        sodium_memzero(s, strlen(s));
-        free(s);
+    size_t n = 0;
+    int ok = rows || !d->n_fetches;
+    for (size_t i = 0; ok && i < d->n_fetches; i++, n++) {
+        blob_fetch_rt *b = &d->fetches[i];
+        mt_fetch_row *r = &rows[i];
+        r->id = b->id;
+        r->sub_id = b->sub_id;
+        r->state = b->state == MT_BLOBFETCH_DONE     ? MT_STORE_FETCH_DONE
+                   : b->state == MT_BLOBFETCH_FAILED ? MT_STORE_FETCH_FAILED
+                                                     : MT_STORE_FETCH_RUNNING;
+        snprintf(r->out, sizeof r->out, "%s", b->out);
+        snprintf(r->name, sizeof r->name, "%s", b->name);
+        snprintf(r->error, sizeof r->error, "%s", b->error);
+        snprintf(r->peers, sizeof r->peers, "%s", b->peers);
+        if (b->entry && !(r->entry = cJSON_PrintUnformatted(b->entry)))
+            ok = 0;
+        r->entry_len = r->entry ? strlen(r->entry) : 0;
     }
+    if (!ok || mt_store_fetch_put(d->st, rows, n, &err) != 0)
+        log_error("cannot save blob fetches: %s", ok ? err.message : "out of memory");
+    for (size_t i = 0; i < n; i++)
+        mt_fetch_row_clear(&rows[i]); /* wipes the entries */
+    free(rows);
 }
 
 /* Start (or resume) the engine of fetch b. */
@@ -456,38 +488,30 @@ static void fetch_report(mtd_daemon *d, blob_fetch_rt *b)
 
 static void fetches_load(mtd_daemon *d)
 {
-    char *s = NULL;
-    cJSON *arr, *o;
+    mt_fetch_row *rows = NULL;
+    size_t n = 0;
     mt_error err;
-    if (mt_store_kv_get(d->st, "blob.fetches", &s, NULL) != 0)
+    if (mt_store_fetch_list(d->st, &rows, &n, &err) != 0) {
+        log_error("cannot read blob fetches: %s", err.message);
         return;
-    arr = cJSON_Parse(s);
-    sodium_memzero(s, strlen(s));
-    mt_free(s);
-    cJSON_ArrayForEach(o, arr) {
-        const cJSON *jid = cJSON_GetObjectItemCaseSensitive(o, "id");
-        const cJSON *st = cJSON_GetObjectItemCaseSensitive(o, "state");
-        blob_fetch_rt *b;
-        if (!cJSON_IsNumber(jid) || !cJSON_IsString(st) || !(b = fetch_new(d)))
-            continue;
-        b->id = (int64_t)jid->valuedouble;
+    }
+    for (size_t i = 0; i < n; i++) {
+        mt_fetch_row *r = &rows[i];
+        blob_fetch_rt *b = fetch_new(d);
+        if (!b)
+            break;
+        b->id = r->id;
         if (b->id > d->next_fetch_id)
             d->next_fetch_id = b->id;
-        const cJSON *x;
-        if (cJSON_IsNumber(x = cJSON_GetObjectItemCaseSensitive(o, "sub")))
-            b->sub_id = (int64_t)x->valuedouble;
-        if (cJSON_IsString(x = cJSON_GetObjectItemCaseSensitive(o, "out")))
-            snprintf(b->out, sizeof b->out, "%s", x->valuestring);
-        if (cJSON_IsString(x = cJSON_GetObjectItemCaseSensitive(o, "name")))
-            snprintf(b->name, sizeof b->name, "%s", x->valuestring);
-        if (cJSON_IsString(x = cJSON_GetObjectItemCaseSensitive(o, "error")))
-            snprintf(b->error, sizeof b->error, "%s", x->valuestring);
-        if (cJSON_IsString(x = cJSON_GetObjectItemCaseSensitive(o, "peers")))
-            snprintf(b->peers, sizeof b->peers, "%s", x->valuestring);
-        b->entry = cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(o, "entry"), 1);
-        b->state = !strcmp(st->valuestring, "done")     ? MT_BLOBFETCH_DONE
-                   : !strcmp(st->valuestring, "failed") ? MT_BLOBFETCH_FAILED
-                                                        : MT_BLOBFETCH_RUNNING;
+        b->sub_id = r->sub_id;
+        snprintf(b->out, sizeof b->out, "%s", r->out);
+        snprintf(b->name, sizeof b->name, "%s", r->name);
+        snprintf(b->error, sizeof b->error, "%s", r->error);
+        snprintf(b->peers, sizeof b->peers, "%s", r->peers);
+        b->entry = r->entry ? cJSON_Parse(r->entry) : NULL;
+        b->state = r->state == MT_STORE_FETCH_DONE     ? MT_BLOBFETCH_DONE
+                   : r->state == MT_STORE_FETCH_FAILED ? MT_BLOBFETCH_FAILED
+                                                       : MT_BLOBFETCH_RUNNING;
         if (b->state == MT_BLOBFETCH_RUNNING) {
             int rc = fetch_engine_start(d, b, &err);
             if (rc == MT_EEXIST) {
@@ -500,7 +524,9 @@ static void fetches_load(mtd_daemon *d)
             }
         }
     }
-    cJSON_Delete(arr);
+    for (size_t i = 0; i < n; i++)
+        mt_fetch_row_clear(&rows[i]); /* wipes the entries */
+    mt_free(rows);
 }
 
 int blobs_fetch_item(mtd_daemon *d, int64_t sub_id, const cJSON *entry, const char *save_dir, char *msg,
@@ -643,6 +669,7 @@ int blobs_open(mtd_daemon *d)
         }
         log_info("mt-wire server listening on port %d", mt_wire_server_port(d->wire));
     }
+    pins_load(d);
     fetches_load(d);
     return 0;
 }

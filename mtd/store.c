@@ -2,10 +2,10 @@
  * store.c - mtd's durable state in one SQLite database (see store.h).
  *
  * Tables: meta (the app tag), kv, sub, accepted (keyed by pk and salt, so
- * it outlives an unsubscribe), item (per subscription, unique key), torrent
- * and pub. PRAGMA application_id marks the file as ours and PRAGMA
- * user_version holds the schema version, so an unrelated database, or one
- * from a newer build, is refused before anything is written to it.
+ * it outlives an unsubscribe), item (per subscription, unique key),
+ * torrent, pub, blob_fetch and pin. The file is opened, identified
+ * (application_id and the app tag) and migrated by mt_db; STEPS below are
+ * the schema's history, one entry per version, never edited once shipped.
  *
  * A subscription's seq and index_ih are not stored on the sub row: they are
  * read from the accepted record of its (pk, salt), the one source of truth,
@@ -13,44 +13,38 @@
  *
  * Memory: everything handed out is malloc'd. Arrays from the *_list calls
  * are released with mt_free() (free()) after clearing each element that
- * owns pointers (mt_torrent_row_clear, mt_pub_clear); an empty list is
- * returned as *out == NULL, *count == 0. Getters zero *out first, so it is
- * always safe to clear, also after an error.
+ * owns pointers (mt_torrent_row_clear, mt_pub_clear, mt_fetch_row_clear);
+ * an empty list is returned as *out == NULL, *count == 0. Getters zero
+ * *out first, so it is always safe to clear, also after an error.
  *
  * SQL is constant text; data only ever goes in through bound parameters.
  */
 #define _POSIX_C_SOURCE 200809L
-#include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
+#include <sodium.h>
 #include <sqlite3.h>
 
 #include "store.h"
+#include "mt_db.h"
 #include "mt_util.h"
 
-#define STORE_SCHEMA_VERSION 1
 #define STORE_APP_ID 1297371988 /* 0x4d545354, "MTST" in the file header */
 #define STORE_APP_TAG "megatorrent-store"
-#define STORE_BUSY_MS 5000
 #define SALT_MAX 64
 #define KEY_HEX_LEN 64
 
-#define STR_(x) #x
-#define STR(x) STR_(x)
-
 struct mt_store {
-    sqlite3 *db;
+    mt_db *db;
 };
 
-/* Schema version 1; run once, inside the creating transaction. */
-static const char SCHEMA_V1[] =
+/* Step 1: the tables of the first release (version 1 files have exactly
+ * these, made by the store before mt_db existed). */
+static const char STEP1[] =
     "CREATE TABLE meta(k TEXT PRIMARY KEY, v TEXT NOT NULL);"
     "CREATE TABLE kv(k TEXT PRIMARY KEY, v TEXT NOT NULL);"
     /* AUTOINCREMENT: a removed subscription's id is never handed out again,
@@ -120,141 +114,83 @@ static const char SCHEMA_V1[] =
     " published_ms INTEGER NOT NULL,"
     " last_put_ms INTEGER NOT NULL,"
     " last_put_nodes INTEGER NOT NULL,"
-    " PRIMARY KEY(name, pk));";
+    " PRIMARY KEY(name, pk));"
+    "INSERT INTO meta(k, v) VALUES('app', '" STORE_APP_TAG "');";
+
+/* A text member of the JSON object j.value cut to cap bytes ("" when absent
+ * or not a string), as the cJSON loader of version 1 read it. (substr of
+ * an empty BLOB is NULL, hence the coalesce.) */
+#define J_TEXT(path, cap)                                                                      \
+    "CASE json_type(j.value, '" path "') WHEN 'text' THEN coalesce("                          \
+    " CAST(substr(CAST(json_extract(j.value, '" path "') AS BLOB), 1, " #cap ") AS TEXT), '')" \
+    " ELSE '' END"
+
+/*
+ * Step 2: blob fetches and pins as tables. Fetches were one JSON array in
+ * kv "blob.fetches" ([{"id","sub","out","name","state","error","peers",
+ * "entry"}]); its rows move here, skipping those the old loader skipped
+ * (no numeric id or no string state), and the kv value goes.
+ */
+static const char STEP2[] =
+    /* id is mtd's fetch id; sub_id is not a foreign key (the record of a
+     * fetch stays when its feed goes); entry is the FileEntry JSON (holds
+     * chunk keys; NULL when it was lost). */
+    "CREATE TABLE blob_fetch("
+    " id INTEGER PRIMARY KEY CHECK(id > 0),"
+    " sub_id INTEGER NOT NULL,"
+    " state INTEGER NOT NULL CHECK(state IN (0, 1, 2)),"
+    " out TEXT NOT NULL,"
+    " name TEXT NOT NULL,"
+    " error TEXT NOT NULL,"
+    " peers TEXT NOT NULL,"
+    " entry TEXT);"
+    /* A tag ("feed:<name>", "seed:<info-hash>") pins a set of blobs. */
+    "CREATE TABLE pin("
+    " tag TEXT NOT NULL CHECK(length(CAST(tag AS BLOB)) BETWEEN 1 AND 128),"
+    " blob_id TEXT NOT NULL CHECK(length(blob_id) = 64 AND blob_id NOT GLOB '*[^0-9a-f]*'),"
+    " PRIMARY KEY(tag, blob_id)) WITHOUT ROWID;"
+    /* Only a repeated id is skipped (the first one stays);
+     * anything else that breaks a constraint fails the step loudly. */
+    "INSERT INTO blob_fetch(id, sub_id, state, out, name, error, peers, entry)"
+    " SELECT CAST(json_extract(j.value, '$.id') AS INTEGER),"
+    "  CASE json_type(j.value, '$.sub') WHEN 'integer' THEN json_extract(j.value, '$.sub')"
+    "   WHEN 'real' THEN CAST(json_extract(j.value, '$.sub') AS INTEGER) ELSE 0 END,"
+    "  CASE json_extract(j.value, '$.state') WHEN 'done' THEN 1 WHEN 'failed' THEN 2 ELSE 0 END,"
+    "  " J_TEXT("$.out", 1323) ", " J_TEXT("$.name", 299) ", " J_TEXT("$.error", 255) ","
+    "  " J_TEXT("$.peers", 511) ","
+    "  CASE json_type(j.value, '$.entry') WHEN 'object' THEN json_extract(j.value, '$.entry') END"
+    /* SQLite may evaluate terms in any order, and json_* fail on text that
+     * is not JSON (a string element's value is its bare text): every JSON
+     * argument is made valid by a CASE first. */
+    " FROM (SELECT CASE e.type WHEN 'object' THEN e.value ELSE '{}' END AS value"
+    "  FROM kv, json_each(CASE WHEN json_valid(kv.v) THEN kv.v ELSE '[]' END) AS e"
+    "  WHERE kv.k = 'blob.fetches' AND CASE WHEN json_valid(kv.v) THEN json_type(kv.v) END = 'array') AS j"
+    " WHERE json_type(j.value, '$.id') IN ('integer', 'real')"
+    "  AND CAST(json_extract(j.value, '$.id') AS INTEGER) > 0"
+    "  AND json_type(j.value, '$.state') = 'text'"
+    " ON CONFLICT(id) DO NOTHING;"
+    "DELETE FROM kv WHERE k = 'blob.fetches';";
+
+static const char *const STEPS[] = { STEP1, STEP2 };
+
+static const mt_db_schema SCHEMA = {
+    .application_id = STORE_APP_ID,
+    .name = "megatorrent store",
+    .steps = STEPS,
+    .n_steps = sizeof STEPS / sizeof STEPS[0],
+    /* The app tag guards against a file that merely shares the id. */
+    .check_sql = "SELECT count(*) FROM meta WHERE k = 'app' AND v = '" STORE_APP_TAG "'",
+};
 
 /* ------------------------------------------------------------ helpers */
 
-/* Map a SQLite failure to an MT code, with SQLite's own words in err. */
-static int sql_fail(sqlite3 *db, int src, const char *what, mt_error *err)
-{
-    int code = MT_EIO;
-    switch (src & 0xff) {
-    case SQLITE_NOMEM:
-        code = MT_ENOMEM;
-        break;
-    case SQLITE_TOOBIG:
-        code = MT_ETOOBIG;
-        break;
-    case SQLITE_CONSTRAINT:
-        if (src == SQLITE_CONSTRAINT_UNIQUE || src == SQLITE_CONSTRAINT_PRIMARYKEY)
-            code = MT_EEXIST;
-        break;
-    default:
-        break;
-    }
-    return mt_error_set(err, code, "%s: %s", what, db ? sqlite3_errmsg(db) : sqlite3_errstr(src));
-}
-
-/* Prepare sql, which is always constant text (data goes in via binds). */
-static int prep(mt_store *st, const char *sql, sqlite3_stmt **s, mt_error *err)
-{
-    int src = sqlite3_prepare_v2(st->db, sql, -1, s, NULL);
-    if (src != SQLITE_OK) {
-        *s = NULL;
-        return sql_fail(st->db, src, "cannot prepare a store query", err);
-    }
-    return MT_OK;
-}
-
-/* The b_* binders keep the first failure in *src, so a statement's binds
- * are checked once, when it is stepped. */
-static void b_i64(sqlite3_stmt *s, int i, int64_t v, int *src)
-{
-    if (*src == SQLITE_OK)
-        *src = sqlite3_bind_int64(s, i, v);
-}
-
-/* NUL-terminated text; NULL binds SQL NULL. */
-static void b_str(sqlite3_stmt *s, int i, const char *v, int *src)
-{
-    if (*src == SQLITE_OK)
-        *src = v ? sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC) : sqlite3_bind_null(s, i);
-}
-
-/* Counted text; NULL binds SQL NULL. */
-static void b_strn(sqlite3_stmt *s, int i, const char *v, size_t n, int *src)
-{
-    if (*src == SQLITE_OK)
-        *src = v ? sqlite3_bind_text64(s, i, v, n, SQLITE_STATIC, SQLITE_UTF8) : sqlite3_bind_null(s, i);
-}
-
-/* Bytes; NULL binds SQL NULL, a non-NULL empty buffer an empty BLOB (an
- * empty salt must compare equal to itself, which NULL would not). */
-static void b_blob(sqlite3_stmt *s, int i, const void *p, size_t n, int *src)
-{
-    if (*src != SQLITE_OK)
-        return;
-    if (!p)
-        *src = sqlite3_bind_null(s, i);
-    else if (n == 0)
-        *src = sqlite3_bind_zeroblob(s, i, 0);
-    else
-        *src = sqlite3_bind_blob64(s, i, p, n, SQLITE_STATIC);
-}
-
 /* Bind a feed key (pk, salt) to parameters i and i + 1. */
-static void b_feed(sqlite3_stmt *s, int i, const uint8_t *pk, const uint8_t *salt, size_t salt_len, int *src)
+static void b_feed(sqlite3_stmt *s, int i, const uint8_t *pk, const uint8_t *salt, size_t salt_len, int *brc)
 {
-    b_blob(s, i, pk, 32, src);
-    b_blob(s, i + 1, salt_len ? (const void *)salt : "", salt_len, src);
+    mt_db_bind_blob(s, i, pk, 32, brc);
+    mt_db_bind_blob(s, i + 1, salt_len ? (const void *)salt : "", salt_len, brc);
 }
 
-/* Step a statement that returns no rows (bsrc: the binds' outcome). */
-static int step_done(mt_store *st, sqlite3_stmt *s, int bsrc, const char *what, mt_error *err)
-{
-    int src = bsrc == SQLITE_OK ? sqlite3_step(s) : bsrc;
-    if (src != SQLITE_DONE)
-        return sql_fail(st->db, src, what, err);
-    return MT_OK;
-}
-
-/* Step a query: 1 for a row, 0 when done, negative MT code on failure. */
-static int step_row(mt_store *st, sqlite3_stmt *s, int bsrc, const char *what, mt_error *err)
-{
-    int src = bsrc == SQLITE_OK ? sqlite3_step(s) : bsrc;
-    if (src == SQLITE_ROW)
-        return 1;
-    if (src == SQLITE_DONE)
-        return 0;
-    return sql_fail(st->db, src, what, err);
-}
-
-/* Step a one-row UPDATE or DELETE; MT_ENOTFOUND if it matched no row. */
-static int change_one(mt_store *st, sqlite3_stmt *s, int bsrc, const char *what, mt_error *err)
-{
-    int rc = step_done(st, s, bsrc, what, err);
-    if (rc == MT_OK && sqlite3_changes(st->db) == 0)
-        rc = mt_error_set(err, MT_ENOTFOUND, "%s: not found", what);
-    return rc;
-}
-
-/* Run constant SQL with no result rows (pragmas, BEGIN, COMMIT). */
-static int exec_sql(sqlite3 *db, const char *sql, const char *what, mt_error *err)
-{
-    int src = sqlite3_exec(db, sql, NULL, NULL, NULL);
-    return src == SQLITE_OK ? MT_OK : sql_fail(db, src, what, err);
-}
-
-/* Every mutation runs inside BEGIN IMMEDIATE: the write lock is taken up
- * front, so the checks made inside the transaction still hold at COMMIT. */
-static int tx_begin(mt_store *st, mt_error *err)
-{
-    return exec_sql(st->db, "BEGIN IMMEDIATE", "cannot start a store transaction", err);
-}
-
-/* Commit when rc is 0, else roll back; returns rc or the commit failure. */
-static int tx_end(mt_store *st, int rc, mt_error *err)
-{
-    if (rc == MT_OK) {
-        rc = exec_sql(st->db, "COMMIT", "cannot commit to the store", err);
-        if (rc == MT_OK)
-            return MT_OK;
-    }
-    /* SQLite may already have rolled back by itself (e.g. disk full). */
-    if (!sqlite3_get_autocommit(st->db))
-        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
-    return rc;
-}
 
 /* s must fit a char[cap] field including its NUL. */
 static int check_str(const char *s, size_t cap, const char *what, mt_error *err)
@@ -310,157 +246,6 @@ static int check_key(const char *key, mt_error *err)
     return MT_OK;
 }
 
-/* Text column i into dst[cap]; -1 if it does not fit (a damaged row). */
-static int col_str(sqlite3_stmt *s, int i, char *dst, size_t cap)
-{
-    const unsigned char *p = sqlite3_column_text(s, i);
-    size_t n = (size_t)sqlite3_column_bytes(s, i);
-    if (n >= cap || (n && !p))
-        return -1;
-    if (n)
-        memcpy(dst, p, n);
-    dst[n] = '\0';
-    return 0;
-}
-
-/* Exactly n bytes of BLOB column i into dst; -1 if the value is not that. */
-static int col_fixed(sqlite3_stmt *s, int i, uint8_t *dst, size_t n)
-{
-    const void *p;
-    /* Type first: the accessors below could otherwise convert the value. */
-    if (sqlite3_column_type(s, i) != SQLITE_BLOB)
-        return -1;
-    p = sqlite3_column_blob(s, i);
-    if ((size_t)sqlite3_column_bytes(s, i) != n || !p)
-        return -1;
-    memcpy(dst, p, n);
-    return 0;
-}
-
-/* Optional fixed-size BLOB: SQL NULL gives *has = 0 and dst untouched. */
-static int col_opt_fixed(sqlite3_stmt *s, int i, uint8_t *dst, size_t n, int *has)
-{
-    *has = 0;
-    if (sqlite3_column_type(s, i) == SQLITE_NULL)
-        return 0;
-    if (col_fixed(s, i, dst, n))
-        return -1;
-    *has = 1;
-    return 0;
-}
-
-/* BLOB column i of at most cap bytes (a salt) into dst, its size in *len. */
-static int col_var(sqlite3_stmt *s, int i, uint8_t *dst, size_t cap, size_t *len)
-{
-    const void *p;
-    size_t n;
-    if (sqlite3_column_type(s, i) != SQLITE_BLOB)
-        return -1;
-    p = sqlite3_column_blob(s, i);
-    n = (size_t)sqlite3_column_bytes(s, i);
-    if (n > cap || (n && !p))
-        return -1;
-    if (n)
-        memcpy(dst, p, n);
-    *len = n;
-    return 0;
-}
-
-/* Column i into a new buffer with a NUL after its n bytes (text is then a
- * C string); SQL NULL gives NULL. MT_ENOMEM if memory runs out. */
-static int col_dup(sqlite3_stmt *s, int i, int text, char **out, size_t *len)
-{
-    const void *p;
-    size_t n;
-    char *buf;
-
-    *out = NULL;
-    *len = 0;
-    if (sqlite3_column_type(s, i) == SQLITE_NULL)
-        return MT_OK;
-    p = text ? (const void *)sqlite3_column_text(s, i) : sqlite3_column_blob(s, i);
-    n = (size_t)sqlite3_column_bytes(s, i);
-    if (n && !p)
-        return MT_ENOMEM;
-    buf = malloc(n + 1);
-    if (!buf)
-        return MT_ENOMEM;
-    if (n)
-        memcpy(buf, p, n);
-    buf[n] = '\0';
-    *out = buf;
-    *len = n;
-    return MT_OK;
-}
-
-/* Room for element n of an array of elem-sized items (capacity doubles);
- * returns the array, or NULL on overflow or failure (old array intact). */
-static void *grow(void *arr, size_t *cap, size_t n, size_t elem)
-{
-    size_t ncap;
-    void *p;
-    if (n < *cap)
-        return arr;
-    ncap = *cap ? *cap * 2 : 8;
-    if (ncap < *cap || ncap > SIZE_MAX / elem)
-        return NULL;
-    p = realloc(arr, ncap * elem);
-    if (p)
-        *cap = ncap;
-    return p;
-}
-
-/* One row of a SELECT into one array element: MT_OK, MT_ENOMEM, or any
- * other code for a damaged row. */
-typedef int (*row_reader)(sqlite3_stmt *s, void *elem);
-/* Releases what one element owns (NULL: nothing to release). */
-typedef void (*row_clear)(void *elem);
-
-/*
- * Step a prepared statement (bsrc: the outcome of its bindings) to the end,
- * collecting each row into a new array of elem-sized elements. Finalizes s.
- * On failure everything collected is released and *out stays untouched;
- * the error names `what` ("torrents", "items"...).
- */
-static int collect_rows(mt_store *st, sqlite3_stmt *s, int bsrc, size_t elem, row_reader read,
-                        row_clear clear, const char *what, void **out, size_t *count, mt_error *err)
-{
-    char *arr = NULL, *p;
-    size_t n = 0, cap = 0;
-    char fail_msg[80];
-    int rc;
-
-    snprintf(fail_msg, sizeof fail_msg, "cannot list %s", what);
-    while ((rc = step_row(st, s, bsrc, fail_msg, err)) == 1) {
-        p = grow(arr, &cap, n, elem);
-        if (!p) {
-            rc = mt_error_set(err, MT_ENOMEM, "out of memory listing %s", what);
-            break;
-        }
-        arr = p;
-        memset(arr + n * elem, 0, elem);
-        rc = read(s, arr + n * elem);
-        if (rc) {
-            mt_error_set(err, rc == MT_ENOMEM ? MT_ENOMEM : MT_EIO,
-                         rc == MT_ENOMEM ? "out of memory listing %s" : "a row of %s in the store is damaged",
-                         what);
-            rc = rc == MT_ENOMEM ? MT_ENOMEM : MT_EIO;
-            break;
-        }
-        n++;
-    }
-    sqlite3_finalize(s);
-    if (rc < 0) {
-        for (size_t i = 0; clear && i < n; i++)
-            clear(arr + i * elem);
-        free(arr);
-        return rc;
-    }
-    *out = arr;
-    *count = n;
-    return MT_OK;
-}
-
 /* Start a listing: reset the outputs, check arguments, prepare sql. */
 static int list_begin(mt_store *st, const char *sql, void *out, size_t *count, sqlite3_stmt **s,
                       mt_error *err)
@@ -471,206 +256,36 @@ static int list_begin(mt_store *st, const char *sql, void *out, size_t *count, s
         *count = 0;
     if (!st || !out || !count)
         return mt_error_set(err, MT_EINVAL, "store, out and count are required");
-    return prep(st, sql, s, err);
+    return mt_db_prepare(st->db, sql, s, err);
 }
-
 /* ------------------------------------------------------- open / close */
-
-/* Create path as 0600 if absent (SQLite would use 0644 less umask; its -wal
- * and -shm files copy the main file's mode), and make the new directory
- * entry durable. An existing file keeps its mode. */
-static int create_private(const char *path, mt_error *err)
-{
-    const char *slash;
-    char dir[4096];
-    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-
-    if (fd < 0) {
-        if (errno == EEXIST)
-            return MT_OK;
-        return mt_error_set(err, MT_EIO, "cannot create store %s: %s", path, strerror(errno));
-    }
-    /* The umask may have removed bits (e.g. 0277); 0600 is the contract. */
-    if (fchmod(fd, 0600) != 0 || fsync(fd) != 0) {
-        int e = errno;
-        close(fd);
-        return mt_error_set(err, MT_EIO, "cannot set up store %s: %s", path, strerror(e));
-    }
-    close(fd);
-    slash = strrchr(path, '/');
-    if (!slash)
-        snprintf(dir, sizeof dir, ".");
-    else if ((size_t)(slash - path) < sizeof dir)
-        snprintf(dir, sizeof dir, "%.*s", slash == path ? 1 : (int)(slash - path), path);
-    else
-        return MT_OK; /* best effort only; SQLite syncs its own files */
-    fd = open(dir, O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-        (void)fsync(fd);
-        close(fd);
-    }
-    return MT_OK;
-}
-
-/* First column of the first row of a constant query, as an integer. */
-static int query_int(sqlite3 *db, const char *sql, int64_t *out)
-{
-    sqlite3_stmt *s = NULL;
-    int src = sqlite3_prepare_v2(db, sql, -1, &s, NULL);
-    if (src == SQLITE_OK) {
-        src = sqlite3_step(s);
-        if (src == SQLITE_ROW) {
-            *out = sqlite3_column_int64(s, 0);
-            src = SQLITE_OK;
-        } else if (src == SQLITE_DONE) {
-            src = SQLITE_ERROR;
-        }
-    }
-    sqlite3_finalize(s);
-    return src;
-}
-
-/* Classify the file without writing to it: *version = 0 for an empty
- * database we may initialise, else the schema version of a megatorrent
- * store; MT_EIO for anything else (foreign, newer, damaged). */
-static int store_identity(sqlite3 *db, const char *path, int64_t *version, mt_error *err)
-{
-    int64_t objects = 0, app_id = 0, user_version = 0;
-    sqlite3_stmt *s = NULL;
-    int src, ok;
-
-    *version = 0;
-    src = query_int(db, "SELECT count(*) FROM sqlite_master", &objects);
-    if (src == SQLITE_OK)
-        src = query_int(db, "PRAGMA application_id", &app_id);
-    if (src == SQLITE_OK)
-        src = query_int(db, "PRAGMA user_version", &user_version);
-    if (src != SQLITE_OK) {
-        if ((src & 0xff) == SQLITE_NOTADB)
-            return mt_error_set(err, MT_EIO, "%s is not a megatorrent store: %s", path, sqlite3_errmsg(db));
-        return sql_fail(db, src, "cannot read the store", err);
-    }
-    if (app_id == 0 && user_version == 0 && objects == 0)
-        return MT_OK;
-    if (app_id != STORE_APP_ID)
-        return mt_error_set(err, MT_EIO,
-                            "%s is not a megatorrent store (an SQLite database of another application)", path);
-    if (user_version > STORE_SCHEMA_VERSION)
-        return mt_error_set(err, MT_EIO,
-                            "%s has store schema version %" PRId64 ", newer than version %d that this build "
-                            "supports; use a newer megatorrent",
-                            path, user_version, STORE_SCHEMA_VERSION);
-    if (user_version < 1)
-        return mt_error_set(err, MT_EIO, "%s is a damaged megatorrent store (no schema version)", path);
-    /* The app tag guards against a file that merely shares the id. */
-    src = sqlite3_prepare_v2(db, "SELECT v FROM meta WHERE k = 'app'", -1, &s, NULL);
-    ok = src == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW && sqlite3_column_text(s, 0) &&
-         strcmp((const char *)sqlite3_column_text(s, 0), STORE_APP_TAG) == 0;
-    sqlite3_finalize(s);
-    if (!ok)
-        return mt_error_set(err, MT_EIO, "%s is not a megatorrent store (no app tag)", path);
-    *version = user_version;
-    return MT_OK;
-}
-
-/* Connection settings; only after store_identity said the file is ours,
- * so a foreign database is never switched to WAL. */
-static int store_pragmas(sqlite3 *db, const char *path, mt_error *err)
-{
-    sqlite3_stmt *s = NULL;
-    int src, wal;
-
-    src = sqlite3_prepare_v2(db, "PRAGMA journal_mode=WAL", -1, &s, NULL);
-    if (src == SQLITE_OK)
-        src = sqlite3_step(s);
-    wal = src == SQLITE_ROW && sqlite3_column_text(s, 0) &&
-          strcmp((const char *)sqlite3_column_text(s, 0), "wal") == 0;
-    if (!wal) {
-        int rc = src == SQLITE_ROW ? mt_error_set(err, MT_EIO, "cannot enable WAL on %s", path)
-                                   : sql_fail(db, src, "cannot enable WAL", err);
-        sqlite3_finalize(s);
-        return rc;
-    }
-    sqlite3_finalize(s);
-    /* FULL: every COMMIT is on disk before it returns (no item twice). */
-    return exec_sql(db, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON", "cannot configure the store", err);
-}
-
-/* Create or upgrade the schema in one transaction. The identity is read
- * again under the write lock: another process may have created it. */
-static int store_migrate(mt_store *st, const char *path, mt_error *err)
-{
-    int64_t version = 0;
-    int rc = tx_begin(st, err);
-    if (rc)
-        return rc;
-    rc = store_identity(st->db, path, &version, err);
-    if (rc == MT_OK && version == 0) {
-        rc = exec_sql(st->db, SCHEMA_V1, "cannot create the store schema", err);
-        if (rc == MT_OK)
-            rc = exec_sql(st->db,
-                          "PRAGMA application_id=" STR(STORE_APP_ID) ";"
-                          "PRAGMA user_version=" STR(STORE_SCHEMA_VERSION) ";"
-                          "INSERT INTO meta(k, v) VALUES('app', '" STORE_APP_TAG "')",
-                          "cannot tag the store", err);
-    }
-    /* Later versions: one step per version here, e.g. if (version == 1) ... */
-    return tx_end(st, rc, err);
-}
 
 int mt_store_open(const char *path, mt_store **out, mt_error *err)
 {
-    char name[4096];
     mt_store *st;
-    int64_t version = 0;
-    int rc, src;
+    int rc;
 
     if (out)
         *out = NULL;
     if (!path || !*path || !out)
         return mt_error_set(err, MT_EINVAL, "store path and out are required");
-    /* Debian's SQLite takes "file:..." as a URI and ":memory:" as no file
-     * at all; "./" in front keeps every relative path a plain file name. */
-    if ((size_t)snprintf(name, sizeof name, "%s%s", path[0] == '/' ? "" : "./", path) >= sizeof name)
-        return mt_error_set(err, MT_EINVAL, "store path is too long");
-    path = name;
-    rc = create_private(path, err);
-    if (rc)
-        return rc;
     st = calloc(1, sizeof *st);
     if (!st)
         return mt_error_set(err, MT_ENOMEM, "out of memory opening the store");
-    /* No CREATE flag: create_private made the file with the right mode. */
-    src = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
-    if (src != SQLITE_OK) {
-        rc = mt_error_set(err, MT_EIO, "cannot open store %s: %s", path,
-                          st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(src));
-        goto fail;
+    rc = mt_db_open(path, &SCHEMA, &st->db, err);
+    if (rc) {
+        free(st);
+        return rc;
     }
-    sqlite3_extended_result_codes(st->db, 1);
-    sqlite3_busy_timeout(st->db, STORE_BUSY_MS);
-    /* Defensive: no writable_schema tricks can corrupt the file. */
-    sqlite3_db_config(st->db, SQLITE_DBCONFIG_DEFENSIVE, 1, (int *)NULL);
-    rc = store_identity(st->db, path, &version, err);
-    if (rc == MT_OK)
-        rc = store_pragmas(st->db, path, err);
-    if (rc == MT_OK)
-        rc = store_migrate(st, path, err);
-    if (rc)
-        goto fail;
     *out = st;
     return MT_OK;
-fail:
-    sqlite3_close_v2(st->db);
-    free(st);
-    return rc;
 }
 
 void mt_store_close(mt_store *st)
 {
     if (!st)
         return;
-    sqlite3_close_v2(st->db);
+    mt_db_close(st->db);
     free(st);
 }
 
@@ -688,15 +303,15 @@ static int sub_from_row(sqlite3_stmt *s, mt_sub *out)
 {
     memset(out, 0, sizeof *out);
     out->id = sqlite3_column_int64(s, 0);
-    if (col_str(s, 1, out->address, sizeof out->address) || col_fixed(s, 2, out->pk, sizeof out->pk) ||
-        col_var(s, 3, out->salt, sizeof out->salt, &out->salt_len) ||
-        col_opt_fixed(s, 4, out->read_key, sizeof out->read_key, &out->has_read_key) ||
-        col_str(s, 5, out->save_path, sizeof out->save_path) ||
-        col_str(s, 6, out->include_re, sizeof out->include_re) ||
-        col_str(s, 7, out->exclude_re, sizeof out->exclude_re) ||
-        col_str(s, 8, out->category, sizeof out->category) ||
-        col_str(s, 15, out->last_error, sizeof out->last_error) ||
-        col_opt_fixed(s, 17, out->index_ih, sizeof out->index_ih, &out->has_index_ih))
+    if (mt_db_col_str(s, 1, out->address, sizeof out->address) || mt_db_col_fixed(s, 2, out->pk, sizeof out->pk) ||
+        mt_db_col_var(s, 3, out->salt, sizeof out->salt, &out->salt_len) ||
+        mt_db_col_opt_fixed(s, 4, out->read_key, sizeof out->read_key, &out->has_read_key) ||
+        mt_db_col_str(s, 5, out->save_path, sizeof out->save_path) ||
+        mt_db_col_str(s, 6, out->include_re, sizeof out->include_re) ||
+        mt_db_col_str(s, 7, out->exclude_re, sizeof out->exclude_re) ||
+        mt_db_col_str(s, 8, out->category, sizeof out->category) ||
+        mt_db_col_str(s, 15, out->last_error, sizeof out->last_error) ||
+        mt_db_col_opt_fixed(s, 17, out->index_ih, sizeof out->index_ih, &out->has_index_ih))
         return -1;
     out->add_paused = sqlite3_column_int(s, 9);
     out->max_items = sqlite3_column_int(s, 10);
@@ -712,7 +327,7 @@ static int sub_from_row(sqlite3_stmt *s, mt_sub *out)
 /* Step a bound SUB_SELECT ... WHERE query for one row into out. */
 static int sub_one(mt_store *st, sqlite3_stmt *s, int bsrc, mt_sub *out, mt_error *err)
 {
-    int rc = step_row(st, s, bsrc, "cannot read subscription", err);
+    int rc = mt_db_step_row(st->db, s, bsrc, "cannot read subscription", err);
     if (rc < 0)
         return rc;
     if (rc == 0)
@@ -752,11 +367,11 @@ static int sub_insert(mt_store *st, const mt_sub *sub, int64_t *id, mt_error *er
     int bsrc = SQLITE_OK, rc;
 
     /* Look first for a clear message; the UNIQUE constraint still guards. */
-    rc = prep(st, "SELECT id FROM sub WHERE pk = ?1 AND salt = ?2", &s, err);
+    rc = mt_db_prepare(st->db, "SELECT id FROM sub WHERE pk = ?1 AND salt = ?2", &s, err);
     if (rc)
         return rc;
     b_feed(s, 1, sub->pk, sub->salt, sub->salt_len, &bsrc);
-    rc = step_row(st, s, bsrc, "cannot look up subscription", err);
+    rc = mt_db_step_row(st->db, s, bsrc, "cannot look up subscription", err);
     if (rc == 1)
         rc = mt_error_set(err, MT_EEXIST, "this feed is already subscribed (subscription %" PRId64 ")",
                           (int64_t)sqlite3_column_int64(s, 0));
@@ -764,27 +379,27 @@ static int sub_insert(mt_store *st, const mt_sub *sub, int64_t *id, mt_error *er
     if (rc)
         return rc;
 
-    rc = prep(st,
-              "INSERT INTO sub(address, pk, salt, read_key, save_path, include_re, exclude_re,"
-              " category, add_paused, max_items, interval_s, created_ms)"
-              " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-              &s, err);
+    rc = mt_db_prepare(st->db,
+                       "INSERT INTO sub(address, pk, salt, read_key, save_path, include_re, exclude_re,"
+                       " category, add_paused, max_items, interval_s, created_ms)"
+                       " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                       &s, err);
     if (rc)
         return rc;
-    b_str(s, 1, sub->address, &bsrc);
+    mt_db_bind_text(s, 1, sub->address, &bsrc);
     b_feed(s, 2, sub->pk, sub->salt, sub->salt_len, &bsrc);
-    b_blob(s, 4, sub->has_read_key ? sub->read_key : NULL, sizeof sub->read_key, &bsrc);
-    b_str(s, 5, sub->save_path, &bsrc);
-    b_str(s, 6, sub->include_re, &bsrc);
-    b_str(s, 7, sub->exclude_re, &bsrc);
-    b_str(s, 8, sub->category, &bsrc);
-    b_i64(s, 9, sub->add_paused ? 1 : 0, &bsrc);
-    b_i64(s, 10, sub->max_items, &bsrc);
-    b_i64(s, 11, sub->interval_s, &bsrc);
-    b_i64(s, 12, mt_wall_ms(), &bsrc);
-    rc = step_done(st, s, bsrc, "cannot add subscription", err);
+    mt_db_bind_blob(s, 4, sub->has_read_key ? sub->read_key : NULL, sizeof sub->read_key, &bsrc);
+    mt_db_bind_text(s, 5, sub->save_path, &bsrc);
+    mt_db_bind_text(s, 6, sub->include_re, &bsrc);
+    mt_db_bind_text(s, 7, sub->exclude_re, &bsrc);
+    mt_db_bind_text(s, 8, sub->category, &bsrc);
+    mt_db_bind_i64(s, 9, sub->add_paused ? 1 : 0, &bsrc);
+    mt_db_bind_i64(s, 10, sub->max_items, &bsrc);
+    mt_db_bind_i64(s, 11, sub->interval_s, &bsrc);
+    mt_db_bind_i64(s, 12, mt_wall_ms(), &bsrc);
+    rc = mt_db_step_done(st->db, s, bsrc, "cannot add subscription", err);
     if (rc == MT_OK)
-        *id = sqlite3_last_insert_rowid(st->db);
+        *id = sqlite3_last_insert_rowid(mt_db_handle(st->db));
     sqlite3_finalize(s);
     return rc;
 }
@@ -801,10 +416,10 @@ int mt_store_sub_add(mt_store *st, const mt_sub *s, int64_t *out_id, mt_error *e
     rc = check_sub(s, err);
     if (rc)
         return rc;
-    rc = tx_begin(st, err);
+    rc = mt_db_begin(st->db, err);
     if (rc)
         return rc;
-    rc = tx_end(st, sub_insert(st, s, &id, err), err);
+    rc = mt_db_end(st->db, sub_insert(st, s, &id, err), err);
     if (rc == MT_OK && out_id)
         *out_id = id;
     return rc;
@@ -817,25 +432,25 @@ int mt_store_sub_remove(mt_store *st, int64_t id, mt_error *err)
 
     if (!st)
         return mt_error_set(err, MT_EINVAL, "store is required");
-    rc = tx_begin(st, err);
+    rc = mt_db_begin(st->db, err);
     if (rc)
         return rc;
     /* Items go explicitly (the foreign key cascades too); accepted rows
      * stay so that resubscribing never re-accepts an older manifest. */
-    rc = prep(st, "DELETE FROM item WHERE sub_id = ?1", &s, err);
+    rc = mt_db_prepare(st->db, "DELETE FROM item WHERE sub_id = ?1", &s, err);
     if (rc == MT_OK) {
-        b_i64(s, 1, id, &bsrc);
-        rc = step_done(st, s, bsrc, "cannot remove subscription items", err);
+        mt_db_bind_i64(s, 1, id, &bsrc);
+        rc = mt_db_step_done(st->db, s, bsrc, "cannot remove subscription items", err);
         sqlite3_finalize(s);
     }
     if (rc == MT_OK)
-        rc = prep(st, "DELETE FROM sub WHERE id = ?1", &s, err);
+        rc = mt_db_prepare(st->db, "DELETE FROM sub WHERE id = ?1", &s, err);
     if (rc == MT_OK) {
-        b_i64(s, 1, id, &bsrc);
-        rc = change_one(st, s, bsrc, "subscription", err);
+        mt_db_bind_i64(s, 1, id, &bsrc);
+        rc = mt_db_change_one(st->db, s, bsrc, "subscription", err);
         sqlite3_finalize(s);
     }
-    return tx_end(st, rc, err);
+    return mt_db_end(st->db, rc, err);
 }
 
 int mt_store_sub_get(mt_store *st, int64_t id, mt_sub *out, mt_error *err)
@@ -847,10 +462,10 @@ int mt_store_sub_get(mt_store *st, int64_t id, mt_sub *out, mt_error *err)
         memset(out, 0, sizeof *out);
     if (!st || !out)
         return mt_error_set(err, MT_EINVAL, "store and out are required");
-    rc = prep(st, SUB_SELECT " WHERE s.id = ?1", &s, err);
+    rc = mt_db_prepare(st->db, SUB_SELECT " WHERE s.id = ?1", &s, err);
     if (rc)
         return rc;
-    b_i64(s, 1, id, &bsrc);
+    mt_db_bind_i64(s, 1, id, &bsrc);
     rc = sub_one(st, s, bsrc, out, err);
     sqlite3_finalize(s);
     return rc;
@@ -869,7 +484,7 @@ int mt_store_sub_find(mt_store *st, const uint8_t pk[32], const uint8_t *salt, s
     rc = check_feed(pk, salt, salt_len, err);
     if (rc)
         return rc;
-    rc = prep(st, SUB_SELECT " WHERE s.pk = ?1 AND s.salt = ?2", &s, err);
+    rc = mt_db_prepare(st->db, SUB_SELECT " WHERE s.pk = ?1 AND s.salt = ?2", &s, err);
     if (rc)
         return rc;
     b_feed(s, 1, pk, salt, salt_len, &bsrc);
@@ -889,8 +504,8 @@ int mt_store_sub_list(mt_store *st, mt_sub **out, size_t *count, mt_error *err)
     int rc = list_begin(st, SUB_SELECT " ORDER BY s.id", out, count, &s, err);
     if (rc)
         return rc;
-    return collect_rows(st, s, SQLITE_OK, sizeof **out, read_sub, NULL, "subscriptions",
-                        (void **)out, count, err);
+    static const mt_db_collector c = { sizeof(mt_sub), 0, read_sub, NULL, "subscriptions" };
+    return mt_db_collect(st->db, s, SQLITE_OK, &c, (void **)out, count, err);
 }
 
 int mt_store_sub_set_status(mt_store *st, int64_t id, int64_t last_poll_ms, const char *last_error,
@@ -906,18 +521,18 @@ int mt_store_sub_set_status(mt_store *st, int64_t id, int64_t last_poll_ms, cons
     rc = check_str(last_error, sizeof ((mt_sub *)0)->last_error, "last error", err);
     if (rc)
         return rc;
-    rc = tx_begin(st, err);
+    rc = mt_db_begin(st->db, err);
     if (rc)
         return rc;
-    rc = prep(st, "UPDATE sub SET last_poll_ms = ?1, last_error = ?2 WHERE id = ?3", &s, err);
+    rc = mt_db_prepare(st->db, "UPDATE sub SET last_poll_ms = ?1, last_error = ?2 WHERE id = ?3", &s, err);
     if (rc == MT_OK) {
-        b_i64(s, 1, last_poll_ms, &bsrc);
-        b_str(s, 2, last_error, &bsrc);
-        b_i64(s, 3, id, &bsrc);
-        rc = change_one(st, s, bsrc, "subscription", err);
+        mt_db_bind_i64(s, 1, last_poll_ms, &bsrc);
+        mt_db_bind_text(s, 2, last_error, &bsrc);
+        mt_db_bind_i64(s, 3, id, &bsrc);
+        rc = mt_db_change_one(st->db, s, bsrc, "subscription", err);
         sqlite3_finalize(s);
     }
-    return tx_end(st, rc, err);
+    return mt_db_end(st->db, rc, err);
 }
 
 /* ------------------------------------------------- accepted manifests */
@@ -935,11 +550,11 @@ int mt_store_seq_get(mt_store *st, const uint8_t pk[32], const uint8_t *salt, si
     rc = check_feed(pk, salt, salt_len, err);
     if (rc)
         return rc;
-    rc = prep(st, "SELECT seq FROM accepted WHERE pk = ?1 AND salt = ?2", &s, err);
+    rc = mt_db_prepare(st->db, "SELECT seq FROM accepted WHERE pk = ?1 AND salt = ?2", &s, err);
     if (rc)
         return rc;
     b_feed(s, 1, pk, salt, salt_len, &bsrc);
-    rc = step_row(st, s, bsrc, "cannot read accepted sequence", err);
+    rc = mt_db_step_row(st->db, s, bsrc, "cannot read accepted sequence", err);
     if (rc == 1)
         *seq = sqlite3_column_int64(s, 0);
     sqlite3_finalize(s);
@@ -960,20 +575,20 @@ int mt_store_accepted_get(mt_store *st, const uint8_t pk[32], const uint8_t *sal
     rc = check_feed(pk, salt, salt_len, err);
     if (rc)
         return rc;
-    rc = prep(st, "SELECT seq, manifest, ih, v, sig, accepted_ms FROM accepted WHERE pk = ?1 AND salt = ?2",
+    rc = mt_db_prepare(st->db, "SELECT seq, manifest, ih, v, sig, accepted_ms FROM accepted WHERE pk = ?1 AND salt = ?2",
               &s, err);
     if (rc)
         return rc;
     b_feed(s, 1, pk, salt, salt_len, &bsrc);
-    rc = step_row(st, s, bsrc, "cannot read accepted manifest", err);
+    rc = mt_db_step_row(st->db, s, bsrc, "cannot read accepted manifest", err);
     if (rc == 0) {
         rc = mt_error_set(err, MT_ENOTFOUND, "no manifest of this feed was accepted");
     } else if (rc == 1) {
         out->seq = sqlite3_column_int64(s, 0);
         out->accepted_ms = sqlite3_column_int64(s, 5);
-        if (col_opt_fixed(s, 2, out->ih, sizeof out->ih, &out->has_ih) || col_fixed(s, 4, out->sig, sizeof out->sig))
+        if (mt_db_col_opt_fixed(s, 2, out->ih, sizeof out->ih, &out->has_ih) || mt_db_col_fixed(s, 4, out->sig, sizeof out->sig))
             rc = mt_error_set(err, MT_EIO, "accepted manifest in the store is damaged");
-        else if (col_dup(s, 1, 1, &out->manifest, &out->manifest_len) || col_dup(s, 3, 0, &v, &out->v_len))
+        else if (mt_db_col_dup(s, 1, 1, &out->manifest, &out->manifest_len) || mt_db_col_dup(s, 3, 0, &v, &out->v_len))
             rc = mt_error_set(err, MT_ENOMEM, "out of memory reading accepted manifest");
         else
             rc = MT_OK;
@@ -1021,12 +636,12 @@ static int accept_check_sub(mt_store *st, int64_t sub_id, const uint8_t *pk, con
     sqlite3_stmt *s = NULL;
     int bsrc = SQLITE_OK, rc;
 
-    rc = prep(st, "SELECT pk = ?2 AND salt = ?3 FROM sub WHERE id = ?1", &s, err);
+    rc = mt_db_prepare(st->db, "SELECT pk = ?2 AND salt = ?3 FROM sub WHERE id = ?1", &s, err);
     if (rc)
         return rc;
-    b_i64(s, 1, sub_id, &bsrc);
+    mt_db_bind_i64(s, 1, sub_id, &bsrc);
     b_feed(s, 2, pk, salt, salt_len, &bsrc);
-    rc = step_row(st, s, bsrc, "cannot look up subscription", err);
+    rc = mt_db_step_row(st->db, s, bsrc, "cannot look up subscription", err);
     if (rc == 0)
         rc = mt_error_set(err, MT_ENOTFOUND, "no such subscription %" PRId64, sub_id);
     else if (rc == 1)
@@ -1044,22 +659,22 @@ static int accept_items(mt_store *st, int64_t sub_id, const mt_item_row *items, 
     size_t i;
     int rc;
 
-    rc = prep(st,
-              "INSERT INTO item(sub_id, key, seq, collection, name, torrent_id, skipped)"
-              " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(sub_id, key) DO NOTHING",
-              &s, err);
+    rc = mt_db_prepare(st->db,
+                       "INSERT INTO item(sub_id, key, seq, collection, name, torrent_id, skipped)"
+                       " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(sub_id, key) DO NOTHING",
+                       &s, err);
     for (i = 0; rc == MT_OK && i < n; i++) {
         const mt_item_row *it = &items[i];
         int bsrc = SQLITE_OK;
         sqlite3_reset(s);
-        b_i64(s, 1, sub_id, &bsrc);
-        b_str(s, 2, it->key, &bsrc);
-        b_i64(s, 3, it->seq, &bsrc);
-        b_str(s, 4, it->collection, &bsrc);
-        b_str(s, 5, it->name, &bsrc);
-        b_blob(s, 6, it->has_torrent ? it->torrent_id : NULL, sizeof it->torrent_id, &bsrc);
-        b_i64(s, 7, it->skipped ? 1 : 0, &bsrc);
-        rc = step_done(st, s, bsrc, "cannot record item", err);
+        mt_db_bind_i64(s, 1, sub_id, &bsrc);
+        mt_db_bind_text(s, 2, it->key, &bsrc);
+        mt_db_bind_i64(s, 3, it->seq, &bsrc);
+        mt_db_bind_text(s, 4, it->collection, &bsrc);
+        mt_db_bind_text(s, 5, it->name, &bsrc);
+        mt_db_bind_blob(s, 6, it->has_torrent ? it->torrent_id : NULL, sizeof it->torrent_id, &bsrc);
+        mt_db_bind_i64(s, 7, it->skipped ? 1 : 0, &bsrc);
+        rc = mt_db_step_done(st->db, s, bsrc, "cannot record item", err);
     }
     sqlite3_finalize(s);
     return rc;
@@ -1084,30 +699,30 @@ static int accept_tx(mt_store *st, int64_t sub_id, const uint8_t *pk, const uint
         return mt_error_set(err, MT_ESTALE, "sequence %" PRId64 " is not above the accepted %" PRId64, a->seq,
                             stored);
 
-    rc = prep(st,
-              "INSERT OR REPLACE INTO accepted(pk, salt, seq, manifest, ih, v, sig, accepted_ms)"
-              " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-              &s, err);
+    rc = mt_db_prepare(st->db,
+                       "INSERT OR REPLACE INTO accepted(pk, salt, seq, manifest, ih, v, sig, accepted_ms)"
+                       " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                       &s, err);
     if (rc)
         return rc;
     b_feed(s, 1, pk, salt, salt_len, &bsrc);
-    b_i64(s, 3, a->seq, &bsrc);
-    b_strn(s, 4, a->manifest, a->manifest_len, &bsrc);
-    b_blob(s, 5, a->has_ih ? a->ih : NULL, sizeof a->ih, &bsrc);
-    b_blob(s, 6, a->v, a->v_len, &bsrc);
-    b_blob(s, 7, a->sig, sizeof a->sig, &bsrc);
-    b_i64(s, 8, now, &bsrc);
-    rc = step_done(st, s, bsrc, "cannot record accepted manifest", err);
+    mt_db_bind_i64(s, 3, a->seq, &bsrc);
+    mt_db_bind_textn(s, 4, a->manifest, a->manifest_len, &bsrc);
+    mt_db_bind_blob(s, 5, a->has_ih ? a->ih : NULL, sizeof a->ih, &bsrc);
+    mt_db_bind_blob(s, 6, a->v, a->v_len, &bsrc);
+    mt_db_bind_blob(s, 7, a->sig, sizeof a->sig, &bsrc);
+    mt_db_bind_i64(s, 8, now, &bsrc);
+    rc = mt_db_step_done(st->db, s, bsrc, "cannot record accepted manifest", err);
     sqlite3_finalize(s);
     if (rc || !sub_id)
         return rc;
 
-    rc = prep(st, "UPDATE sub SET last_update_ms = ?1 WHERE id = ?2", &s, err);
+    rc = mt_db_prepare(st->db, "UPDATE sub SET last_update_ms = ?1 WHERE id = ?2", &s, err);
     if (rc)
         return rc;
-    b_i64(s, 1, now, &bsrc);
-    b_i64(s, 2, sub_id, &bsrc);
-    rc = change_one(st, s, bsrc, "subscription", err);
+    mt_db_bind_i64(s, 1, now, &bsrc);
+    mt_db_bind_i64(s, 2, sub_id, &bsrc);
+    rc = mt_db_change_one(st->db, s, bsrc, "subscription", err);
     sqlite3_finalize(s);
     if (rc)
         return rc;
@@ -1131,10 +746,10 @@ int mt_store_accept(mt_store *st, int64_t sub_id, const uint8_t pk[32], const ui
     if (!sub_id && n_items)
         return mt_error_set(err, MT_EINVAL, "items need a subscription");
     now = a->accepted_ms > 0 ? a->accepted_ms : mt_wall_ms();
-    rc = tx_begin(st, err);
+    rc = mt_db_begin(st->db, err);
     if (rc)
         return rc;
-    return tx_end(st, accept_tx(st, sub_id, pk, salt, salt_len, a, now, items, n_items, err), err);
+    return mt_db_end(st->db, accept_tx(st, sub_id, pk, salt, salt_len, a, now, items, n_items, err), err);
 }
 
 /* ---------------------------------------------------------------- items */
@@ -1149,12 +764,12 @@ int mt_store_item_seen(mt_store *st, int64_t sub_id, const char key[65], mt_erro
     rc = check_key(key, err);
     if (rc)
         return rc;
-    rc = prep(st, "SELECT 1 FROM item WHERE sub_id = ?1 AND key = ?2", &s, err);
+    rc = mt_db_prepare(st->db, "SELECT 1 FROM item WHERE sub_id = ?1 AND key = ?2", &s, err);
     if (rc)
         return rc;
-    b_i64(s, 1, sub_id, &bsrc);
-    b_str(s, 2, key, &bsrc);
-    rc = step_row(st, s, bsrc, "cannot look up item", err);
+    mt_db_bind_i64(s, 1, sub_id, &bsrc);
+    mt_db_bind_text(s, 2, key, &bsrc);
+    rc = mt_db_step_row(st->db, s, bsrc, "cannot look up item", err);
     sqlite3_finalize(s);
     return rc;
 }
@@ -1163,9 +778,9 @@ int mt_store_item_seen(mt_store *st, int64_t sub_id, const char key[65], mt_erro
 static int item_from_row(sqlite3_stmt *s, mt_item_row *out)
 {
     memset(out, 0, sizeof *out);
-    if (col_str(s, 0, out->key, sizeof out->key) || col_str(s, 2, out->collection, sizeof out->collection) ||
-        col_str(s, 3, out->name, sizeof out->name) ||
-        col_opt_fixed(s, 4, out->torrent_id, sizeof out->torrent_id, &out->has_torrent))
+    if (mt_db_col_str(s, 0, out->key, sizeof out->key) || mt_db_col_str(s, 2, out->collection, sizeof out->collection) ||
+        mt_db_col_str(s, 3, out->name, sizeof out->name) ||
+        mt_db_col_opt_fixed(s, 4, out->torrent_id, sizeof out->torrent_id, &out->has_torrent))
         return -1;
     out->seq = sqlite3_column_int64(s, 1);
     out->skipped = sqlite3_column_int(s, 5);
@@ -1183,11 +798,11 @@ static int item_rows(mt_store *st, int64_t sub_id, mt_item_row **out, size_t *co
     sqlite3_stmt *s = NULL;
     int bsrc = SQLITE_OK, rc;
 
-    rc = prep(st, "SELECT count(*) FROM sub WHERE id = ?1", &s, err);
+    rc = mt_db_prepare(st->db, "SELECT count(*) FROM sub WHERE id = ?1", &s, err);
     if (rc)
         return rc;
-    b_i64(s, 1, sub_id, &bsrc);
-    rc = step_row(st, s, bsrc, "cannot look up subscription", err);
+    mt_db_bind_i64(s, 1, sub_id, &bsrc);
+    rc = mt_db_step_row(st->db, s, bsrc, "cannot look up subscription", err);
     if (rc == 1)
         rc = sqlite3_column_int(s, 0) ? MT_OK : mt_error_set(err, MT_ENOTFOUND, "no such subscription %" PRId64, sub_id);
     else if (rc == 0)
@@ -1196,13 +811,14 @@ static int item_rows(mt_store *st, int64_t sub_id, mt_item_row **out, size_t *co
     if (rc)
         return rc;
 
-    rc = prep(st,
-              "SELECT key, seq, collection, name, torrent_id, skipped FROM item WHERE sub_id = ?1 ORDER BY id", &s,
-              err);
+    rc = mt_db_prepare(st->db,
+                       "SELECT key, seq, collection, name, torrent_id, skipped FROM item WHERE sub_id = ?1 ORDER BY id", &s,
+                       err);
     if (rc)
         return rc;
-    b_i64(s, 1, sub_id, &bsrc);
-    return collect_rows(st, s, bsrc, sizeof **out, read_item, NULL, "items", (void **)out, count, err);
+    mt_db_bind_i64(s, 1, sub_id, &bsrc);
+    static const mt_db_collector c = { sizeof(mt_item_row), 0, read_item, NULL, "items" };
+    return mt_db_collect(st->db, s, bsrc, &c, (void **)out, count, err);
 }
 
 int mt_store_item_list(mt_store *st, int64_t sub_id, mt_item_row **out, size_t *count, mt_error *err)
@@ -1216,12 +832,11 @@ int mt_store_item_list(mt_store *st, int64_t sub_id, mt_item_row **out, size_t *
     if (!st || !out || !count)
         return mt_error_set(err, MT_EINVAL, "store, out and count are required");
     /* A read transaction, so the existence check and the rows agree. */
-    rc = exec_sql(st->db, "BEGIN", "cannot start a store transaction", err);
+    rc = mt_db_begin_read(st->db, err);
     if (rc)
         return rc;
     rc = item_rows(st, sub_id, out, count, err);
-    if (!sqlite3_get_autocommit(st->db))
-        sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
+    mt_db_rollback(st->db); /* nothing was written */
     return rc;
 }
 
@@ -1244,15 +859,15 @@ static int torrent_from_row(sqlite3_stmt *s, mt_torrent_row *out)
 {
     char *t = NULL, *r = NULL;
     memset(out, 0, sizeof *out);
-    if (col_fixed(s, 0, out->id, sizeof out->id) || col_str(s, 1, out->uri, sizeof out->uri) ||
-        col_str(s, 4, out->save_path, sizeof out->save_path) || col_str(s, 6, out->category, sizeof out->category))
+    if (mt_db_col_fixed(s, 0, out->id, sizeof out->id) || mt_db_col_str(s, 1, out->uri, sizeof out->uri) ||
+        mt_db_col_str(s, 4, out->save_path, sizeof out->save_path) || mt_db_col_str(s, 6, out->category, sizeof out->category))
         return MT_EIO;
     out->sub_id = sqlite3_column_int64(s, 5);
     out->paused = sqlite3_column_int(s, 7);
     out->finished = sqlite3_column_int(s, 8);
     out->kind = sqlite3_column_int(s, 9);
     out->added_ms = sqlite3_column_int64(s, 10);
-    if (col_dup(s, 2, 0, &t, &out->torrent_len) || col_dup(s, 3, 0, &r, &out->resume_len)) {
+    if (mt_db_col_dup(s, 2, 0, &t, &out->torrent_len) || mt_db_col_dup(s, 3, 0, &r, &out->resume_len)) {
         free(t);
         memset(out, 0, sizeof *out);
         return MT_ENOMEM;
@@ -1281,31 +896,31 @@ int mt_store_torrent_add(mt_store *st, const mt_torrent_row *t, mt_error *err)
     if (t->sub_id < 0)
         return mt_error_set(err, MT_EINVAL, "subscription id must not be negative");
     torrent_what(t->id, what, sizeof what);
-    rc = tx_begin(st, err);
+    rc = mt_db_begin(st->db, err);
     if (rc)
         return rc;
-    rc = prep(st,
-              "INSERT INTO torrent(id, uri, torrent, resume, save_path, sub_id, category, paused,"
-              " finished, kind, added_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-              &s, err);
+    rc = mt_db_prepare(st->db,
+                       "INSERT INTO torrent(id, uri, torrent, resume, save_path, sub_id, category, paused,"
+                       " finished, kind, added_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                       &s, err);
     if (rc == MT_OK) {
-        b_blob(s, 1, t->id, sizeof t->id, &bsrc);
-        b_str(s, 2, t->uri, &bsrc);
-        b_blob(s, 3, t->torrent, t->torrent_len, &bsrc);
-        b_blob(s, 4, t->resume, t->resume_len, &bsrc);
-        b_str(s, 5, t->save_path, &bsrc);
-        b_i64(s, 6, t->sub_id, &bsrc);
-        b_str(s, 7, t->category, &bsrc);
-        b_i64(s, 8, t->paused ? 1 : 0, &bsrc);
-        b_i64(s, 9, t->finished ? 1 : 0, &bsrc);
-        b_i64(s, 10, t->kind, &bsrc);
-        b_i64(s, 11, t->added_ms > 0 ? t->added_ms : mt_wall_ms(), &bsrc);
-        rc = step_done(st, s, bsrc, what, err);
+        mt_db_bind_blob(s, 1, t->id, sizeof t->id, &bsrc);
+        mt_db_bind_text(s, 2, t->uri, &bsrc);
+        mt_db_bind_blob(s, 3, t->torrent, t->torrent_len, &bsrc);
+        mt_db_bind_blob(s, 4, t->resume, t->resume_len, &bsrc);
+        mt_db_bind_text(s, 5, t->save_path, &bsrc);
+        mt_db_bind_i64(s, 6, t->sub_id, &bsrc);
+        mt_db_bind_text(s, 7, t->category, &bsrc);
+        mt_db_bind_i64(s, 8, t->paused ? 1 : 0, &bsrc);
+        mt_db_bind_i64(s, 9, t->finished ? 1 : 0, &bsrc);
+        mt_db_bind_i64(s, 10, t->kind, &bsrc);
+        mt_db_bind_i64(s, 11, t->added_ms > 0 ? t->added_ms : mt_wall_ms(), &bsrc);
+        rc = mt_db_step_done(st->db, s, bsrc, what, err);
         if (rc == MT_EEXIST)
             rc = mt_error_set(err, MT_EEXIST, "%s is already in the store", what);
         sqlite3_finalize(s);
     }
-    return tx_end(st, rc, err);
+    return mt_db_end(st->db, rc, err);
 }
 
 int mt_store_torrent_remove(mt_store *st, const uint8_t id[20], mt_error *err)
@@ -1317,16 +932,16 @@ int mt_store_torrent_remove(mt_store *st, const uint8_t id[20], mt_error *err)
     if (!st || !id)
         return mt_error_set(err, MT_EINVAL, "store and torrent id are required");
     torrent_what(id, what, sizeof what);
-    rc = tx_begin(st, err);
+    rc = mt_db_begin(st->db, err);
     if (rc)
         return rc;
-    rc = prep(st, "DELETE FROM torrent WHERE id = ?1", &s, err);
+    rc = mt_db_prepare(st->db, "DELETE FROM torrent WHERE id = ?1", &s, err);
     if (rc == MT_OK) {
-        b_blob(s, 1, id, 20, &bsrc);
-        rc = change_one(st, s, bsrc, what, err);
+        mt_db_bind_blob(s, 1, id, 20, &bsrc);
+        rc = mt_db_change_one(st->db, s, bsrc, what, err);
         sqlite3_finalize(s);
     }
-    return tx_end(st, rc, err);
+    return mt_db_end(st->db, rc, err);
 }
 
 int mt_store_torrent_get(mt_store *st, const uint8_t id[20], mt_torrent_row *out, mt_error *err)
@@ -1340,11 +955,11 @@ int mt_store_torrent_get(mt_store *st, const uint8_t id[20], mt_torrent_row *out
     if (!st || !id || !out)
         return mt_error_set(err, MT_EINVAL, "store, torrent id and out are required");
     torrent_what(id, what, sizeof what);
-    rc = prep(st, TORRENT_SELECT " WHERE id = ?1", &s, err);
+    rc = mt_db_prepare(st->db, TORRENT_SELECT " WHERE id = ?1", &s, err);
     if (rc)
         return rc;
-    b_blob(s, 1, id, 20, &bsrc);
-    rc = step_row(st, s, bsrc, what, err);
+    mt_db_bind_blob(s, 1, id, 20, &bsrc);
+    rc = mt_db_step_row(st->db, s, bsrc, what, err);
     if (rc == 0)
         rc = mt_error_set(err, MT_ENOTFOUND, "%s: not found", what);
     else if (rc == 1 && (rc = torrent_from_row(s, out)) != MT_OK)
@@ -1369,8 +984,8 @@ int mt_store_torrent_list(mt_store *st, mt_torrent_row **out, size_t *count, mt_
     int rc = list_begin(st, TORRENT_SELECT " ORDER BY rowid", out, count, &s, err);
     if (rc)
         return rc;
-    return collect_rows(st, s, SQLITE_OK, sizeof **out, read_torrent, clear_torrent, "torrents",
-                        (void **)out, count, err);
+    static const mt_db_collector c = { sizeof(mt_torrent_row), 0, read_torrent, clear_torrent, "torrents" };
+    return mt_db_collect(st->db, s, SQLITE_OK, &c, (void **)out, count, err);
 }
 
 void mt_torrent_row_clear(mt_torrent_row *t)
@@ -1395,17 +1010,17 @@ int mt_store_torrent_set_resume(mt_store *st, const uint8_t id[20], const uint8_
     if (rc)
         return rc;
     torrent_what(id, what, sizeof what);
-    rc = tx_begin(st, err);
+    rc = mt_db_begin(st->db, err);
     if (rc)
         return rc;
-    rc = prep(st, "UPDATE torrent SET resume = ?1 WHERE id = ?2", &s, err);
+    rc = mt_db_prepare(st->db, "UPDATE torrent SET resume = ?1 WHERE id = ?2", &s, err);
     if (rc == MT_OK) {
-        b_blob(s, 1, resume, len, &bsrc);
-        b_blob(s, 2, id, 20, &bsrc);
-        rc = change_one(st, s, bsrc, what, err);
+        mt_db_bind_blob(s, 1, resume, len, &bsrc);
+        mt_db_bind_blob(s, 2, id, 20, &bsrc);
+        rc = mt_db_change_one(st->db, s, bsrc, what, err);
         sqlite3_finalize(s);
     }
-    return tx_end(st, rc, err);
+    return mt_db_end(st->db, rc, err);
 }
 
 /* One integer column of one torrent row (sql: ?1 = value, ?2 = id). */
@@ -1418,17 +1033,17 @@ static int torrent_set_int(mt_store *st, const uint8_t id[20], const char *sql, 
     if (!st || !id)
         return mt_error_set(err, MT_EINVAL, "store and torrent id are required");
     torrent_what(id, what, sizeof what);
-    rc = tx_begin(st, err);
+    rc = mt_db_begin(st->db, err);
     if (rc)
         return rc;
-    rc = prep(st, sql, &s, err);
+    rc = mt_db_prepare(st->db, sql, &s, err);
     if (rc == MT_OK) {
-        b_i64(s, 1, v, &bsrc);
-        b_blob(s, 2, id, 20, &bsrc);
-        rc = change_one(st, s, bsrc, what, err);
+        mt_db_bind_i64(s, 1, v, &bsrc);
+        mt_db_bind_blob(s, 2, id, 20, &bsrc);
+        rc = mt_db_change_one(st->db, s, bsrc, what, err);
         sqlite3_finalize(s);
     }
-    return tx_end(st, rc, err);
+    return mt_db_end(st->db, rc, err);
 }
 
 int mt_store_torrent_set_paused(mt_store *st, const uint8_t id[20], int paused, mt_error *err)
@@ -1452,16 +1067,16 @@ static int pub_from_row(sqlite3_stmt *s, mt_pub *out)
 {
     char *v = NULL;
     memset(out, 0, sizeof *out);
-    if (col_str(s, 0, out->name, sizeof out->name) || col_fixed(s, 1, out->pk, sizeof out->pk) ||
-        col_fixed(s, 5, out->ih, sizeof out->ih) || col_fixed(s, 7, out->sig, sizeof out->sig) ||
-        col_str(s, 8, out->ws, sizeof out->ws))
+    if (mt_db_col_str(s, 0, out->name, sizeof out->name) || mt_db_col_fixed(s, 1, out->pk, sizeof out->pk) ||
+        mt_db_col_fixed(s, 5, out->ih, sizeof out->ih) || mt_db_col_fixed(s, 7, out->sig, sizeof out->sig) ||
+        mt_db_col_str(s, 8, out->ws, sizeof out->ws))
         return MT_EIO;
     out->seq = sqlite3_column_int64(s, 2);
     out->is_inline = sqlite3_column_int(s, 4);
     out->published_ms = sqlite3_column_int64(s, 9);
     out->last_put_ms = sqlite3_column_int64(s, 10);
     out->last_put_nodes = sqlite3_column_int(s, 11);
-    if (col_dup(s, 3, 1, &out->manifest, &out->manifest_len) || col_dup(s, 6, 0, &v, &out->v_len)) {
+    if (mt_db_col_dup(s, 3, 1, &out->manifest, &out->manifest_len) || mt_db_col_dup(s, 6, 0, &v, &out->v_len)) {
         free(out->manifest);
         memset(out, 0, sizeof *out);
         return MT_ENOMEM;
@@ -1482,31 +1097,31 @@ int mt_store_pub_set(mt_store *st, const mt_pub *p, mt_error *err)
         (rc = check_text(p->manifest, p->manifest_len, "manifest", err)) ||
         (rc = check_bytes(p->v, p->v_len, "DHT value", err)))
         return rc;
-    rc = tx_begin(st, err);
+    rc = mt_db_begin(st->db, err);
     if (rc)
         return rc;
-    rc = prep(st,
-              "INSERT OR REPLACE INTO pub(name, pk, seq, manifest, is_inline, ih, v, sig, ws,"
-              " published_ms, last_put_ms, last_put_nodes)"
-              " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-              &s, err);
+    rc = mt_db_prepare(st->db,
+                       "INSERT OR REPLACE INTO pub(name, pk, seq, manifest, is_inline, ih, v, sig, ws,"
+                       " published_ms, last_put_ms, last_put_nodes)"
+                       " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                       &s, err);
     if (rc == MT_OK) {
-        b_str(s, 1, p->name, &bsrc);
-        b_blob(s, 2, p->pk, sizeof p->pk, &bsrc);
-        b_i64(s, 3, p->seq, &bsrc);
-        b_strn(s, 4, p->manifest, p->manifest_len, &bsrc);
-        b_i64(s, 5, p->is_inline ? 1 : 0, &bsrc);
-        b_blob(s, 6, p->ih, sizeof p->ih, &bsrc);
-        b_blob(s, 7, p->v, p->v_len, &bsrc);
-        b_blob(s, 8, p->sig, sizeof p->sig, &bsrc);
-        b_str(s, 9, p->ws, &bsrc);
-        b_i64(s, 10, p->published_ms, &bsrc);
-        b_i64(s, 11, p->last_put_ms, &bsrc);
-        b_i64(s, 12, p->last_put_nodes, &bsrc);
-        rc = step_done(st, s, bsrc, "cannot record published feed", err);
+        mt_db_bind_text(s, 1, p->name, &bsrc);
+        mt_db_bind_blob(s, 2, p->pk, sizeof p->pk, &bsrc);
+        mt_db_bind_i64(s, 3, p->seq, &bsrc);
+        mt_db_bind_textn(s, 4, p->manifest, p->manifest_len, &bsrc);
+        mt_db_bind_i64(s, 5, p->is_inline ? 1 : 0, &bsrc);
+        mt_db_bind_blob(s, 6, p->ih, sizeof p->ih, &bsrc);
+        mt_db_bind_blob(s, 7, p->v, p->v_len, &bsrc);
+        mt_db_bind_blob(s, 8, p->sig, sizeof p->sig, &bsrc);
+        mt_db_bind_text(s, 9, p->ws, &bsrc);
+        mt_db_bind_i64(s, 10, p->published_ms, &bsrc);
+        mt_db_bind_i64(s, 11, p->last_put_ms, &bsrc);
+        mt_db_bind_i64(s, 12, p->last_put_nodes, &bsrc);
+        rc = mt_db_step_done(st->db, s, bsrc, "cannot record published feed", err);
         sqlite3_finalize(s);
     }
-    return tx_end(st, rc, err);
+    return mt_db_end(st->db, rc, err);
 }
 
 int mt_store_pub_get(mt_store *st, const char *name, const uint8_t pk[32], mt_pub *out, mt_error *err)
@@ -1521,12 +1136,12 @@ int mt_store_pub_get(mt_store *st, const char *name, const uint8_t pk[32], mt_pu
     rc = check_str(name, sizeof out->name, "feed name", err);
     if (rc)
         return rc;
-    rc = prep(st, PUB_SELECT " WHERE name = ?1 AND pk = ?2", &s, err);
+    rc = mt_db_prepare(st->db, PUB_SELECT " WHERE name = ?1 AND pk = ?2", &s, err);
     if (rc)
         return rc;
-    b_str(s, 1, name, &bsrc);
-    b_blob(s, 2, pk, 32, &bsrc);
-    rc = step_row(st, s, bsrc, "cannot read published feed", err);
+    mt_db_bind_text(s, 1, name, &bsrc);
+    mt_db_bind_blob(s, 2, pk, 32, &bsrc);
+    rc = mt_db_step_row(st->db, s, bsrc, "cannot read published feed", err);
     if (rc == 0)
         rc = mt_error_set(err, MT_ENOTFOUND, "no published feed \"%s\" under this key", name);
     else if (rc == 1 && (rc = pub_from_row(s, out)) != MT_OK)
@@ -1555,8 +1170,8 @@ int mt_store_pub_list(mt_store *st, mt_pub **out, size_t *count, mt_error *err)
     int rc = list_begin(st, PUB_SELECT " ORDER BY name, pk", out, count, &s, err);
     if (rc)
         return rc;
-    return collect_rows(st, s, SQLITE_OK, sizeof **out, read_pub, clear_pub, "published feeds",
-                        (void **)out, count, err);
+    static const mt_db_collector c = { sizeof(mt_pub), 0, read_pub, clear_pub, "published feeds" };
+    return mt_db_collect(st->db, s, SQLITE_OK, &c, (void **)out, count, err);
 }
 
 int mt_store_pub_set_put(mt_store *st, const char *name, const uint8_t pk[32], int64_t last_put_ms, int nodes,
@@ -1570,19 +1185,19 @@ int mt_store_pub_set_put(mt_store *st, const char *name, const uint8_t pk[32], i
     rc = check_str(name, sizeof ((mt_pub *)0)->name, "feed name", err);
     if (rc)
         return rc;
-    rc = tx_begin(st, err);
+    rc = mt_db_begin(st->db, err);
     if (rc)
         return rc;
-    rc = prep(st, "UPDATE pub SET last_put_ms = ?1, last_put_nodes = ?2 WHERE name = ?3 AND pk = ?4", &s, err);
+    rc = mt_db_prepare(st->db, "UPDATE pub SET last_put_ms = ?1, last_put_nodes = ?2 WHERE name = ?3 AND pk = ?4", &s, err);
     if (rc == MT_OK) {
-        b_i64(s, 1, last_put_ms, &bsrc);
-        b_i64(s, 2, nodes, &bsrc);
-        b_str(s, 3, name, &bsrc);
-        b_blob(s, 4, pk, 32, &bsrc);
-        rc = change_one(st, s, bsrc, "published feed", err);
+        mt_db_bind_i64(s, 1, last_put_ms, &bsrc);
+        mt_db_bind_i64(s, 2, nodes, &bsrc);
+        mt_db_bind_text(s, 3, name, &bsrc);
+        mt_db_bind_blob(s, 4, pk, 32, &bsrc);
+        rc = mt_db_change_one(st->db, s, bsrc, "published feed", err);
         sqlite3_finalize(s);
     }
-    return tx_end(st, rc, err);
+    return mt_db_end(st->db, rc, err);
 }
 
 void mt_pub_clear(mt_pub *p)
@@ -1603,17 +1218,17 @@ int mt_store_kv_set(mt_store *st, const char *key, const char *value, mt_error *
 
     if (!st || !key || !*key || !value)
         return mt_error_set(err, MT_EINVAL, "store, a non-empty key and a value are required");
-    rc = tx_begin(st, err);
+    rc = mt_db_begin(st->db, err);
     if (rc)
         return rc;
-    rc = prep(st, "INSERT OR REPLACE INTO kv(k, v) VALUES(?1, ?2)", &s, err);
+    rc = mt_db_prepare(st->db, "INSERT OR REPLACE INTO kv(k, v) VALUES(?1, ?2)", &s, err);
     if (rc == MT_OK) {
-        b_str(s, 1, key, &bsrc);
-        b_str(s, 2, value, &bsrc);
-        rc = step_done(st, s, bsrc, "cannot store setting", err);
+        mt_db_bind_text(s, 1, key, &bsrc);
+        mt_db_bind_text(s, 2, value, &bsrc);
+        rc = mt_db_step_done(st->db, s, bsrc, "cannot store setting", err);
         sqlite3_finalize(s);
     }
-    return tx_end(st, rc, err);
+    return mt_db_end(st->db, rc, err);
 }
 
 int mt_store_kv_get(mt_store *st, const char *key, char **out, mt_error *err)
@@ -1626,17 +1241,282 @@ int mt_store_kv_get(mt_store *st, const char *key, char **out, mt_error *err)
         *out = NULL;
     if (!st || !key || !*key || !out)
         return mt_error_set(err, MT_EINVAL, "store, a non-empty key and out are required");
-    rc = prep(st, "SELECT v FROM kv WHERE k = ?1", &s, err);
+    rc = mt_db_prepare(st->db, "SELECT v FROM kv WHERE k = ?1", &s, err);
     if (rc)
         return rc;
-    b_str(s, 1, key, &bsrc);
-    rc = step_row(st, s, bsrc, "cannot read setting", err);
+    mt_db_bind_text(s, 1, key, &bsrc);
+    rc = mt_db_step_row(st->db, s, bsrc, "cannot read setting", err);
     if (rc == 0)
         rc = mt_error_set(err, MT_ENOTFOUND, "setting \"%s\" is not set", key);
-    else if (rc == 1 && col_dup(s, 0, 1, out, &len) != MT_OK)
+    else if (rc == 1 && mt_db_col_dup(s, 0, 1, out, &len) != MT_OK)
         rc = mt_error_set(err, MT_ENOMEM, "out of memory reading setting");
     else if (rc == 1)
         rc = MT_OK;
     sqlite3_finalize(s);
     return rc;
+}
+
+/* -------------------------------------------------------- blob fetches */
+
+#define FETCH_SELECT "SELECT id, sub_id, state, out, name, error, peers, entry FROM blob_fetch"
+
+/* Fill out from a FETCH_SELECT row: 0, MT_EIO (damaged) or MT_ENOMEM. */
+static int fetch_from_row(sqlite3_stmt *s, mt_fetch_row *out)
+{
+    memset(out, 0, sizeof *out);
+    out->id = sqlite3_column_int64(s, 0);
+    out->sub_id = sqlite3_column_int64(s, 1);
+    out->state = sqlite3_column_int(s, 2);
+    if (mt_db_col_str(s, 3, out->out, sizeof out->out) || mt_db_col_str(s, 4, out->name, sizeof out->name) ||
+        mt_db_col_str(s, 5, out->error, sizeof out->error) || mt_db_col_str(s, 6, out->peers, sizeof out->peers))
+        return MT_EIO;
+    if (mt_db_col_dup(s, 7, 1, &out->entry, &out->entry_len)) {
+        memset(out, 0, sizeof *out);
+        return MT_ENOMEM;
+    }
+    return MT_OK;
+}
+
+/* f is in range (checked before the transaction). */
+static int check_fetch(const mt_fetch_row *f, mt_error *err)
+{
+    int rc;
+    if (f->id <= 0 || f->sub_id < 0)
+        return mt_error_set(err, MT_EINVAL, "fetch id must be positive and subscription id not negative");
+    if (f->state != MT_STORE_FETCH_RUNNING && f->state != MT_STORE_FETCH_DONE && f->state != MT_STORE_FETCH_FAILED)
+        return mt_error_set(err, MT_EINVAL, "fetch state %d is not one of MT_STORE_FETCH_*", f->state);
+    if ((rc = check_str(f->out, sizeof f->out, "output path", err)) ||
+        (rc = check_str(f->name, sizeof f->name, "fetch name", err)) ||
+        (rc = check_str(f->error, sizeof f->error, "fetch error", err)) ||
+        (rc = check_str(f->peers, sizeof f->peers, "fetch peers", err)) ||
+        (rc = check_text(f->entry, f->entry_len, "FileEntry", err)))
+        return rc;
+    return MT_OK;
+}
+
+static int fetch_put_tx(mt_store *st, const mt_fetch_row *rows, size_t n, mt_error *err)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = mt_db_prepare(st->db,
+                           "INSERT OR REPLACE INTO blob_fetch(id, sub_id, state, out, name, error, peers, entry)"
+                           " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                           &s, err);
+    for (size_t i = 0; rc == MT_OK && i < n; i++) {
+        const mt_fetch_row *f = &rows[i];
+        int bsrc = SQLITE_OK;
+        sqlite3_reset(s);
+        mt_db_bind_i64(s, 1, f->id, &bsrc);
+        mt_db_bind_i64(s, 2, f->sub_id, &bsrc);
+        mt_db_bind_i64(s, 3, f->state, &bsrc);
+        mt_db_bind_text(s, 4, f->out, &bsrc);
+        mt_db_bind_text(s, 5, f->name, &bsrc);
+        mt_db_bind_text(s, 6, f->error, &bsrc);
+        mt_db_bind_text(s, 7, f->peers, &bsrc);
+        mt_db_bind_textn(s, 8, f->entry, f->entry_len, &bsrc);
+        rc = mt_db_step_done(st->db, s, bsrc, "cannot record blob fetch", err);
+    }
+    sqlite3_finalize(s);
+    return rc;
+}
+
+int mt_store_fetch_put(mt_store *st, const mt_fetch_row *f, size_t n, mt_error *err)
+{
+    int rc;
+
+    if (!st)
+        return mt_error_set(err, MT_EINVAL, "store is required");
+    if ((rc = check_bytes(f, n, "fetches", err)))
+        return rc;
+    for (size_t i = 0; i < n; i++) {
+        if ((rc = check_fetch(&f[i], err))) {
+            char where[40];
+            snprintf(where, sizeof where, "fetch %zu", i);
+            mt_error_prefix(err, where);
+            return rc;
+        }
+    }
+    rc = mt_db_begin(st->db, err);
+    if (rc)
+        return rc;
+    return mt_db_end(st->db, fetch_put_tx(st, f, n, err), err);
+}
+
+int mt_store_fetch_remove(mt_store *st, int64_t id, mt_error *err)
+{
+    sqlite3_stmt *s = NULL;
+    int bsrc = SQLITE_OK, rc;
+
+    if (!st)
+        return mt_error_set(err, MT_EINVAL, "store is required");
+    rc = mt_db_begin(st->db, err);
+    if (rc)
+        return rc;
+    rc = mt_db_prepare(st->db, "DELETE FROM blob_fetch WHERE id = ?1", &s, err);
+    if (rc == MT_OK) {
+        mt_db_bind_i64(s, 1, id, &bsrc);
+        rc = mt_db_change_one(st->db, s, bsrc, "blob fetch", err);
+        sqlite3_finalize(s);
+    }
+    return mt_db_end(st->db, rc, err);
+}
+
+int mt_store_fetch_get(mt_store *st, int64_t id, mt_fetch_row *out, mt_error *err)
+{
+    sqlite3_stmt *s = NULL;
+    int bsrc = SQLITE_OK, rc;
+
+    if (out)
+        memset(out, 0, sizeof *out);
+    if (!st || !out)
+        return mt_error_set(err, MT_EINVAL, "store and out are required");
+    rc = mt_db_prepare(st->db, FETCH_SELECT " WHERE id = ?1", &s, err);
+    if (rc)
+        return rc;
+    mt_db_bind_i64(s, 1, id, &bsrc);
+    rc = mt_db_step_row(st->db, s, bsrc, "cannot read blob fetch", err);
+    if (rc == 0)
+        rc = mt_error_set(err, MT_ENOTFOUND, "no blob fetch %" PRId64, id);
+    else if (rc == 1 && (rc = fetch_from_row(s, out)) != MT_OK)
+        rc = mt_error_set(err, rc, rc == MT_ENOMEM ? "out of memory reading blob fetch %" PRId64
+                                                   : "blob fetch %" PRId64 " in the store is damaged",
+                          id);
+    sqlite3_finalize(s);
+    return rc;
+}
+
+static int read_fetch(sqlite3_stmt *s, void *elem)
+{
+    return fetch_from_row(s, elem);
+}
+
+static void clear_fetch(void *elem)
+{
+    mt_fetch_row_clear(elem);
+}
+
+int mt_store_fetch_list(mt_store *st, mt_fetch_row **out, size_t *count, mt_error *err)
+{
+    static const mt_db_collector c = { sizeof(mt_fetch_row), 0, read_fetch, clear_fetch, "blob fetches" };
+    sqlite3_stmt *s = NULL;
+    int rc = list_begin(st, FETCH_SELECT " ORDER BY id", out, count, &s, err);
+    if (rc)
+        return rc;
+    return mt_db_collect(st->db, s, SQLITE_OK, &c, (void **)out, count, err);
+}
+
+void mt_fetch_row_clear(mt_fetch_row *f)
+{
+    if (!f)
+        return;
+    if (f->entry) {
+        sodium_memzero(f->entry, f->entry_len);
+        free(f->entry);
+    }
+    memset(f, 0, sizeof *f);
+}
+
+/* ----------------------------------------------------------------- pins */
+
+#define PIN_TAG_MAX 128
+
+static int check_tag(const char *tag, mt_error *err)
+{
+    if (!tag || !*tag)
+        return mt_error_set(err, MT_EINVAL, "pin tag is missing or empty");
+    if (strnlen(tag, PIN_TAG_MAX + 1) > PIN_TAG_MAX)
+        return mt_error_set(err, MT_EINVAL, "pin tag is longer than %d bytes", PIN_TAG_MAX);
+    return MT_OK;
+}
+
+static int pin_add_tx(mt_store *st, const char *tag, const char *const *ids, size_t n, mt_error *err)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = mt_db_prepare(st->db, "INSERT OR IGNORE INTO pin(tag, blob_id) VALUES(?1, ?2)", &s, err);
+    for (size_t i = 0; rc == MT_OK && i < n; i++) {
+        int bsrc = SQLITE_OK;
+        sqlite3_reset(s);
+        mt_db_bind_text(s, 1, tag, &bsrc);
+        mt_db_bind_text(s, 2, ids[i], &bsrc);
+        rc = mt_db_step_done(st->db, s, bsrc, "cannot record pin", err);
+    }
+    sqlite3_finalize(s);
+    return rc;
+}
+
+int mt_store_pin_add(mt_store *st, const char *tag, const char *const *ids, size_t n, mt_error *err)
+{
+    int rc;
+
+    if (!st)
+        return mt_error_set(err, MT_EINVAL, "store is required");
+    if ((rc = check_tag(tag, err)) || (rc = check_bytes(ids, n, "blob ids", err)))
+        return rc;
+    /* Checked before the transaction: the same rule as item keys. */
+    for (size_t i = 0; i < n; i++) {
+        if (check_key(ids[i], err)) {
+            char where[40];
+            mt_error_set(err, MT_EINVAL, "blob id must be %d lower-case hex digits", KEY_HEX_LEN);
+            snprintf(where, sizeof where, "blob id %zu", i);
+            mt_error_prefix(err, where);
+            return MT_EINVAL;
+        }
+    }
+    rc = mt_db_begin(st->db, err);
+    if (rc)
+        return rc;
+    return mt_db_end(st->db, pin_add_tx(st, tag, ids, n, err), err);
+}
+
+int mt_store_pin_remove(mt_store *st, const char *tag, mt_error *err)
+{
+    sqlite3_stmt *s = NULL;
+    int bsrc = SQLITE_OK, rc;
+
+    if (!st)
+        return mt_error_set(err, MT_EINVAL, "store is required");
+    rc = check_tag(tag, err);
+    if (rc)
+        return rc;
+    rc = mt_db_begin(st->db, err);
+    if (rc)
+        return rc;
+    rc = mt_db_prepare(st->db, "DELETE FROM pin WHERE tag = ?1", &s, err);
+    if (rc == MT_OK) {
+        mt_db_bind_text(s, 1, tag, &bsrc);
+        rc = mt_db_step_done(st->db, s, bsrc, "cannot remove pins", err);
+        sqlite3_finalize(s);
+    }
+    return mt_db_end(st->db, rc, err);
+}
+
+static int read_pin(sqlite3_stmt *s, void *elem)
+{
+    mt_pin_row *p = elem;
+    if (mt_db_col_str(s, 0, p->tag, sizeof p->tag) || mt_db_col_str(s, 1, p->blob_id, sizeof p->blob_id))
+        return MT_EIO;
+    return MT_OK;
+}
+
+int mt_store_pin_list(mt_store *st, const char *tag, mt_pin_row **out, size_t *count, mt_error *err)
+{
+    static const mt_db_collector c = { sizeof(mt_pin_row), 0, read_pin, NULL, "pins" };
+    sqlite3_stmt *s = NULL;
+    int bsrc = SQLITE_OK, rc;
+
+    if (tag && (rc = check_tag(tag, err))) {
+        if (out)
+            *out = NULL;
+        if (count)
+            *count = 0;
+        return rc;
+    }
+    rc = list_begin(st,
+                    tag ? "SELECT tag, blob_id FROM pin WHERE tag = ?1 ORDER BY tag, blob_id"
+                        : "SELECT tag, blob_id FROM pin ORDER BY tag, blob_id",
+                    out, count, &s, err);
+    if (rc)
+        return rc;
+    if (tag)
+        mt_db_bind_text(s, 1, tag, &bsrc);
+    return mt_db_collect(st->db, s, bsrc, &c, (void **)out, count, err);
 }

@@ -1,7 +1,7 @@
 /*
  * store.h - mtd's durable state: one SQLite database (WAL) holding
  * subscriptions, accepted sequences, items already acted on, torrents and
- * their resume data, and the feeds this node publishes.
+ * their resume data, the feeds this node publishes, blob fetches and pins.
  *
  * Every mutating call is one transaction: after a crash the database holds
  * either all of a call's changes or none. The store is used from one thread
@@ -30,8 +30,8 @@ extern "C" {
 typedef struct mt_store mt_store;
 
 /* Open or create path (mode 0600), enable WAL and foreign keys, create or
- * migrate the schema. MT_EIO if the file is not a megatorrent store or is
- * from a newer schema version. An existing file keeps its mode. A relative
+ * migrate the schema (mt_db). MT_EIO if the file is not a megatorrent store
+ * or is from a newer schema version. An existing file keeps its mode. A relative
  * path always names a file (never a SQLite URI or ":memory:"). */
 int mt_store_open(const char *path, mt_store **out, mt_error *err);
 void mt_store_close(mt_store *st);
@@ -220,6 +220,62 @@ int mt_store_pub_list(mt_store *st, mt_pub **out, size_t *count, mt_error *err);
 int mt_store_pub_set_put(mt_store *st, const char *name, const uint8_t pk[32],
                          int64_t last_put_ms, int nodes, mt_error *err);
 void mt_pub_clear(mt_pub *p);
+
+/* ---- blob fetches -------------------------------------------------------- */
+
+/* What a fetch came to (mtd maps these to and from mt_blobfetch_state). */
+enum {
+    MT_STORE_FETCH_RUNNING = 0,  /* resumes when mtd starts */
+    MT_STORE_FETCH_DONE    = 1,
+    MT_STORE_FETCH_FAILED  = 2
+};
+
+/* One FileEntry fetch of mtd's, kept so it resumes after a restart. */
+typedef struct mt_fetch_row {
+    int64_t  id;                 /* > 0, mtd's fetch id (the caller picks it) */
+    int64_t  sub_id;             /* 0 = started by RPC */
+    int      state;              /* MT_STORE_FETCH_* */
+    char     out[1324];          /* output file */
+    char     name[300];          /* the entry's file name */
+    char     error[256];         /* "" unless failed */
+    char     peers[512];         /* comma list of extra mt-wire hosts */
+    char    *entry;              /* FileEntry JSON, NUL-terminated (holds chunk
+                                  * keys); NULL = none kept */
+    size_t   entry_len;
+} mt_fetch_row;
+
+/* Insert or replace the rows f[0..n) (by id), all fields as given, in one
+ * transaction: all or none. */
+int mt_store_fetch_put(mt_store *st, const mt_fetch_row *f, size_t n, mt_error *err);
+/* MT_ENOTFOUND if there is no such fetch. */
+int mt_store_fetch_remove(mt_store *st, int64_t id, mt_error *err);
+int mt_store_fetch_get(mt_store *st, int64_t id, mt_fetch_row *out, mt_error *err);
+/* All fetches by id (*out; free each with mt_fetch_row_clear, then the
+ * array with mt_free). */
+int mt_store_fetch_list(mt_store *st, mt_fetch_row **out, size_t *count, mt_error *err);
+/* Frees entry (wiped first: it holds keys) and zeroes the row. NULL ok. */
+void mt_fetch_row_clear(mt_fetch_row *f);
+
+/* ---- pins ------------------------------------------------------------------ */
+
+/*
+ * Blobs mtd keeps out of eviction, as sets under a tag ("feed:<name>",
+ * "seed:<info-hash>"). A tag is 1..128 bytes of text; blob ids are 64
+ * lower-case hex digits (MT_EINVAL otherwise, and nothing changes).
+ */
+typedef struct mt_pin_row {
+    char     tag[129];
+    char     blob_id[65];
+} mt_pin_row;
+
+/* Add ids to tag's set (ids already there, or repeated, are fine); one
+ * transaction. n may be 0. */
+int mt_store_pin_add(mt_store *st, const char *tag, const char *const *ids, size_t n, mt_error *err);
+/* Drop every pin of tag; a tag without pins is fine. */
+int mt_store_pin_remove(mt_store *st, const char *tag, mt_error *err);
+/* Pins of tag, or of every tag when tag is NULL, ordered by tag and then
+ * blob id (*out, mt_free). */
+int mt_store_pin_list(mt_store *st, const char *tag, mt_pin_row **out, size_t *count, mt_error *err);
 
 /* ---- key/value settings (node state such as the DHT node id file) ---- */
 int mt_store_kv_set(mt_store *st, const char *key, const char *value, mt_error *err);

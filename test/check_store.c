@@ -2,7 +2,9 @@
  * check_store.c - mtd's SQLite store: file mode and identity checks,
  * persistence across reopen and kill -9, subscriptions, accepted sequences
  * (stale refusal, surviving unsubscribe), item dedup, transaction
- * rollback, torrents with resume data, published feeds and settings.
+ * rollback, torrents with resume data, published feeds, settings, blob
+ * fetches and pins, and the migration of a version 1 file (kv
+ * "blob.fetches" into rows).
  */
 #define _XOPEN_SOURCE 700 /* nftw */
 #include <check.h>
@@ -23,6 +25,7 @@
 #include "testutil.h"
 
 #define T_APP_ID 1297371988
+#define T_VERSION 2 /* the store's schema version */
 
 /* One base directory per run, removed by main() even if tests fail. */
 static char g_base[64];
@@ -316,7 +319,7 @@ START_TEST(open_creates_private_wal_file)
         ck_assert_msg(t_mode(wal) == 0600, "umask %o: wal mode %o", (unsigned)masks[i], t_mode(wal));
         t_sql_text(path, "PRAGMA journal_mode", mode, sizeof mode);
         ck_assert_str_eq(mode, "wal");
-        ck_assert_int_eq(t_sql_int(path, "PRAGMA user_version"), 1);
+        ck_assert_int_eq(t_sql_int(path, "PRAGMA user_version"), T_VERSION);
         ck_assert_int_eq(t_sql_int(path, "PRAGMA application_id"), T_APP_ID);
         mt_store_close(st);
         /* Reopening an existing store works and keeps its mode. */
@@ -381,7 +384,7 @@ START_TEST(refuses_foreign_sqlite_file)
     /* Our id and version but not our tables. */
     t_path("fake.db", path, sizeof path);
     t_sql(path, "PRAGMA application_id=1297371988; PRAGMA user_version=1; CREATE TABLE x(y)");
-    t_open_fails(path, "no app tag");
+    t_open_fails(path, "its contents do not");
 }
 END_TEST
 
@@ -413,11 +416,11 @@ START_TEST(refuses_newer_schema_version)
     st = t_open(path);
     T_OK(mt_store_kv_set(st, "k", "v", E));
     mt_store_close(st);
-    t_sql(path, "PRAGMA user_version=2");
+    t_sql(path, "PRAGMA user_version=3");
     t_open_fails(path, "newer");
-    ck_assert_int_eq(t_sql_int(path, "PRAGMA user_version"), 2);
+    ck_assert_int_eq(t_sql_int(path, "PRAGMA user_version"), 3);
     /* The version alone made the difference. */
-    t_sql(path, "PRAGMA user_version=1");
+    t_sql(path, "PRAGMA user_version=2");
     st = t_open(path);
     mt_store_close(st);
 }
@@ -1167,6 +1170,360 @@ START_TEST(api_misuse)
 }
 END_TEST
 
+/* ------------------------------------------------------- fetches, pins */
+
+static mt_fetch_row t_fetch(int64_t id, int state, const char *entry)
+{
+    mt_fetch_row f;
+    memset(&f, 0, sizeof f);
+    f.id = id;
+    f.sub_id = id % 3;
+    f.state = state;
+    snprintf(f.out, sizeof f.out, "/downloads/file-%lld", (long long)id);
+    snprintf(f.name, sizeof f.name, "file-%lld", (long long)id);
+    snprintf(f.error, sizeof f.error, "%s", state == MT_STORE_FETCH_FAILED ? "no peer has chunk 2" : "");
+    snprintf(f.peers, sizeof f.peers, "127.0.0.1:6881,[::1]:6882");
+    f.entry = (char *)entry;
+    f.entry_len = entry ? strlen(entry) : 0;
+    return f;
+}
+
+static void t_fetch_eq(const mt_fetch_row *got, const mt_fetch_row *want)
+{
+    ck_assert_int_eq(got->id, want->id);
+    ck_assert_int_eq(got->sub_id, want->sub_id);
+    ck_assert_int_eq(got->state, want->state);
+    ck_assert_str_eq(got->out, want->out);
+    ck_assert_str_eq(got->name, want->name);
+    ck_assert_str_eq(got->error, want->error);
+    ck_assert_str_eq(got->peers, want->peers);
+    if (!want->entry) {
+        ck_assert_ptr_null(got->entry);
+    } else {
+        ck_assert_ptr_nonnull(got->entry);
+        ck_assert_str_eq(got->entry, want->entry);
+        ck_assert_uint_eq(got->entry_len, want->entry_len);
+    }
+}
+
+START_TEST(fetch_rows)
+{
+    char path[256];
+    mt_store *st;
+    mt_fetch_row a = t_fetch(4, MT_STORE_FETCH_RUNNING, "{\"name\":\"a\",\"size\":3}");
+    mt_fetch_row b = t_fetch(2, MT_STORE_FETCH_FAILED, NULL);
+    mt_fetch_row both[2], got, *list = NULL, bad;
+    size_t n = 9;
+
+    t_path("store.db", path, sizeof path);
+    st = t_open(path);
+    T_OK(mt_store_fetch_list(st, &list, &n, E));
+    ck_assert_ptr_null(list);
+    ck_assert_uint_eq(n, 0);
+    both[0] = a;
+    both[1] = b;
+    T_OK(mt_store_fetch_put(st, both, 2, E));
+    T_OK(mt_store_fetch_put(st, NULL, 0, E));
+    /* Replace by id: the fetch finished and dropped its keys. */
+    a.state = MT_STORE_FETCH_DONE;
+    a.entry = "{\"size\":3}";
+    a.entry_len = strlen(a.entry);
+    T_OK(mt_store_fetch_put(st, &a, 1, E));
+
+    /* A bad row anywhere refuses the whole call. */
+    bad = t_fetch(9, 7, NULL);
+    both[0] = t_fetch(8, MT_STORE_FETCH_RUNNING, NULL);
+    both[1] = bad;
+    T_RC(mt_store_fetch_put(st, both, 2, E), MT_EINVAL);
+    bad = t_fetch(0, MT_STORE_FETCH_RUNNING, NULL);
+    T_RC(mt_store_fetch_put(st, &bad, 1, E), MT_EINVAL);
+    bad = t_fetch(9, MT_STORE_FETCH_RUNNING, "{}");
+    bad.entry_len = 3; /* runs past the NUL */
+    T_RC(mt_store_fetch_put(st, &bad, 1, E), MT_EINVAL);
+    bad = t_fetch(9, MT_STORE_FETCH_RUNNING, NULL);
+    memset(bad.name, 'x', sizeof bad.name);
+    T_RC(mt_store_fetch_put(st, &bad, 1, E), MT_EINVAL);
+    T_RC(mt_store_fetch_get(st, 8, &got, E), MT_ENOTFOUND);
+    mt_store_close(st);
+
+    st = t_open(path);
+    T_OK(mt_store_fetch_list(st, &list, &n, E));
+    ck_assert_uint_eq(n, 2);
+    t_fetch_eq(&list[0], &b); /* ordered by id */
+    t_fetch_eq(&list[1], &a);
+    for (size_t i = 0; i < n; i++)
+        mt_fetch_row_clear(&list[i]);
+    mt_free(list);
+    T_OK(mt_store_fetch_get(st, 4, &got, E));
+    t_fetch_eq(&got, &a);
+    mt_fetch_row_clear(&got);
+    T_OK(mt_store_fetch_remove(st, 4, E));
+    T_RC(mt_store_fetch_remove(st, 4, E), MT_ENOTFOUND);
+    T_RC(mt_store_fetch_get(st, 4, &got, E), MT_ENOTFOUND);
+    mt_fetch_row_clear(&got);
+    mt_fetch_row_clear(NULL);
+    mt_store_close(st);
+}
+END_TEST
+
+#define T_ID_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define T_ID_B "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+#define T_ID_C "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff"
+
+START_TEST(pin_rows)
+{
+    char path[256], tag129[130];
+    mt_store *st;
+    mt_pin_row *list = NULL;
+    size_t n = 0;
+
+    t_path("store.db", path, sizeof path);
+    st = t_open(path);
+    T_OK(mt_store_pin_add(st, "seed:01", (const char *const[]){ T_ID_C, T_ID_A, T_ID_A }, 3, E));
+    T_OK(mt_store_pin_add(st, "feed:x", (const char *const[]){ T_ID_B }, 1, E));
+    T_OK(mt_store_pin_add(st, "seed:01", (const char *const[]){ T_ID_B, T_ID_C }, 2, E)); /* adds */
+    T_OK(mt_store_pin_add(st, "empty", NULL, 0, E));
+    /* Refused as a whole: nothing of the call is kept. */
+    T_RC(mt_store_pin_add(st, "feed:y", (const char *const[]){ T_ID_A, "ABC" }, 2, E), MT_EINVAL);
+    T_RC(mt_store_pin_add(st, "feed:y", (const char *const[]){ T_ID_A, NULL }, 2, E), MT_EINVAL);
+    T_RC(mt_store_pin_add(st, "feed:y",
+                          (const char *const[]){ "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" }, 1, E),
+         MT_EINVAL);
+    T_RC(mt_store_pin_add(st, "", (const char *const[]){ T_ID_A }, 1, E), MT_EINVAL);
+    memset(tag129, 't', 129);
+    tag129[129] = '\0';
+    T_RC(mt_store_pin_add(st, tag129, (const char *const[]){ T_ID_A }, 1, E), MT_EINVAL);
+    tag129[128] = '\0';
+    T_OK(mt_store_pin_add(st, tag129, (const char *const[]){ T_ID_A }, 1, E));
+    mt_store_close(st);
+
+    st = t_open(path);
+    T_OK(mt_store_pin_list(st, NULL, &list, &n, E));
+    ck_assert_uint_eq(n, 5);
+    ck_assert_str_eq(list[0].tag, "feed:x");
+    ck_assert_str_eq(list[0].blob_id, T_ID_B);
+    ck_assert_str_eq(list[1].tag, "seed:01");
+    ck_assert_str_eq(list[1].blob_id, T_ID_B);
+    ck_assert_str_eq(list[2].blob_id, T_ID_A);
+    ck_assert_str_eq(list[3].blob_id, T_ID_C);
+    ck_assert_str_eq(list[4].tag, tag129);
+    mt_free(list);
+    T_OK(mt_store_pin_list(st, "seed:01", &list, &n, E));
+    ck_assert_uint_eq(n, 3);
+    mt_free(list);
+    T_OK(mt_store_pin_list(st, "feed:y", &list, &n, E));
+    ck_assert_uint_eq(n, 0);
+    ck_assert_ptr_null(list);
+    T_OK(mt_store_pin_remove(st, "seed:01", E));
+    T_OK(mt_store_pin_remove(st, "never", E));
+    T_OK(mt_store_pin_list(st, NULL, &list, &n, E));
+    ck_assert_uint_eq(n, 2);
+    mt_free(list);
+    mt_store_close(st);
+}
+END_TEST
+
+/* The schema as the store before mt_db (version 1) created it, verbatim. */
+static const char T_V1_SCHEMA[] =
+    "CREATE TABLE meta(k TEXT PRIMARY KEY, v TEXT NOT NULL);"
+    "CREATE TABLE kv(k TEXT PRIMARY KEY, v TEXT NOT NULL);"
+    "CREATE TABLE sub("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " address TEXT NOT NULL,"
+    " pk BLOB NOT NULL CHECK(length(pk) = 32),"
+    " salt BLOB NOT NULL CHECK(length(salt) <= 64),"
+    " read_key BLOB CHECK(read_key IS NULL OR length(read_key) = 32),"
+    " save_path TEXT NOT NULL,"
+    " include_re TEXT NOT NULL,"
+    " exclude_re TEXT NOT NULL,"
+    " category TEXT NOT NULL,"
+    " add_paused INTEGER NOT NULL,"
+    " max_items INTEGER NOT NULL,"
+    " interval_s INTEGER NOT NULL,"
+    " created_ms INTEGER NOT NULL,"
+    " last_poll_ms INTEGER NOT NULL DEFAULT 0,"
+    " last_update_ms INTEGER NOT NULL DEFAULT 0,"
+    " last_error TEXT NOT NULL DEFAULT '',"
+    " UNIQUE(pk, salt));"
+    "CREATE TABLE accepted("
+    " pk BLOB NOT NULL CHECK(length(pk) = 32),"
+    " salt BLOB NOT NULL CHECK(length(salt) <= 64),"
+    " seq INTEGER NOT NULL,"
+    " manifest TEXT,"
+    " ih BLOB CHECK(ih IS NULL OR length(ih) = 20),"
+    " v BLOB,"
+    " sig BLOB NOT NULL CHECK(length(sig) = 64),"
+    " accepted_ms INTEGER NOT NULL,"
+    " PRIMARY KEY(pk, salt));"
+    "CREATE TABLE item("
+    " id INTEGER PRIMARY KEY,"
+    " sub_id INTEGER NOT NULL REFERENCES sub(id) ON DELETE CASCADE,"
+    " key TEXT NOT NULL CHECK(length(key) = 64),"
+    " seq INTEGER NOT NULL,"
+    " collection TEXT NOT NULL,"
+    " name TEXT NOT NULL,"
+    " torrent_id BLOB CHECK(torrent_id IS NULL OR length(torrent_id) = 20),"
+    " skipped INTEGER NOT NULL,"
+    " UNIQUE(sub_id, key));"
+    "CREATE TABLE torrent("
+    " id BLOB PRIMARY KEY CHECK(length(id) = 20),"
+    " uri TEXT NOT NULL,"
+    " torrent BLOB,"
+    " resume BLOB,"
+    " save_path TEXT NOT NULL,"
+    " sub_id INTEGER NOT NULL,"
+    " category TEXT NOT NULL,"
+    " paused INTEGER NOT NULL,"
+    " finished INTEGER NOT NULL,"
+    " kind INTEGER NOT NULL,"
+    " added_ms INTEGER NOT NULL);"
+    "CREATE TABLE pub("
+    " name TEXT NOT NULL,"
+    " pk BLOB NOT NULL CHECK(length(pk) = 32),"
+    " seq INTEGER NOT NULL,"
+    " manifest TEXT,"
+    " is_inline INTEGER NOT NULL,"
+    " ih BLOB NOT NULL CHECK(length(ih) = 20),"
+    " v BLOB,"
+    " sig BLOB NOT NULL CHECK(length(sig) = 64),"
+    " ws TEXT NOT NULL,"
+    " published_ms INTEGER NOT NULL,"
+    " last_put_ms INTEGER NOT NULL,"
+    " last_put_nodes INTEGER NOT NULL,"
+    " PRIMARY KEY(name, pk));"
+    "PRAGMA application_id=1297371988; PRAGMA user_version=1;"
+    "INSERT INTO meta(k, v) VALUES('app', 'megatorrent-store');";
+
+/* Version 1's fetch list: kept, done, failed, and rows its loader skipped. */
+static const char T_V1_FETCHES[] =
+    "[{\"id\":3,\"sub\":1,\"out\":\"/dl/a.bin\",\"name\":\"a.bin\",\"state\":\"running\",\"error\":\"\","
+    "\"peers\":\"h:1\",\"entry\":{\"name\":\"a.bin\",\"size\":5,\"chunks\":[{\"key\":\"k\"}]}},"
+    "{\"id\":5,\"sub\":0,\"out\":\"/dl/b\",\"name\":\"b\",\"state\":\"done\",\"error\":\"\",\"peers\":\"\","
+    "\"entry\":{\"size\":10}},"
+    "{\"id\":7,\"sub\":1,\"out\":\"/dl/c\",\"name\":\"c\",\"state\":\"failed\",\"error\":\"gone\",\"peers\":\"\"},"
+    "{\"sub\":1,\"out\":\"/dl/no-id\",\"state\":\"running\"},"
+    "{\"id\":9,\"out\":\"/dl/no-state\"},"
+    "{\"id\":5,\"out\":\"/dl/again\",\"state\":\"running\"},"
+    "\"not an object\"]";
+
+START_TEST(migrates_version1_file)
+{
+    char path[256], *v = NULL;
+    mt_store *st;
+    mt_sub s;
+    mt_item_row *items = NULL;
+    mt_torrent_row t;
+    mt_pub p;
+    mt_fetch_row *f = NULL;
+    size_t n = 0;
+    sqlite3 *db;
+    sqlite3_stmt *q;
+
+    t_path("v1.db", path, sizeof path);
+    t_sql(path, "PRAGMA journal_mode=WAL");
+    t_sql(path, T_V1_SCHEMA);
+    t_sql(path,
+          "INSERT INTO sub(address, pk, salt, save_path, include_re, exclude_re, category, add_paused,"
+          " max_items, interval_s, created_ms) VALUES('magnet:?xs=old', zeroblob(32), x'', '/dl', '', '',"
+          " 'tv', 0, 0, 0, 42);"
+          "INSERT INTO accepted(pk, salt, seq, manifest, ih, v, sig, accepted_ms)"
+          " VALUES(zeroblob(32), x'', 6, '{\"sequence\":6}', NULL, x'6931', zeroblob(64), 43);"
+          "INSERT INTO item(sub_id, key, seq, collection, name, torrent_id, skipped) VALUES(1,"
+          " '0000000000000000000000000000000000000000000000000000000000000001', 6, 'c', 'n', NULL, 0);"
+          "INSERT INTO torrent(id, uri, torrent, resume, save_path, sub_id, category, paused, finished, kind,"
+          " added_ms) VALUES(zeroblob(20), 'magnet:?xt=x', NULL, x'64', '/dl', 1, 'tv', 1, 0, 2, 44);"
+          "INSERT INTO pub(name, pk, seq, manifest, is_inline, ih, v, sig, ws, published_ms, last_put_ms,"
+          " last_put_nodes) VALUES('daily', zeroblob(32), 2, '{}', 1, zeroblob(20), x'', zeroblob(64), '', 1,"
+          " 2, 3);"
+          "INSERT INTO kv(k, v) VALUES('dht.id', 'node');");
+    db = t_db(path);
+    ck_assert_int_eq(sqlite3_prepare_v2(db, "INSERT INTO kv(k, v) VALUES('blob.fetches', ?1)", -1, &q, NULL),
+                     SQLITE_OK);
+    sqlite3_bind_text(q, 1, T_V1_FETCHES, -1, SQLITE_STATIC);
+    ck_assert_int_eq(sqlite3_step(q), SQLITE_DONE);
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+
+    st = t_open(path);
+    mt_store_close(st);
+    ck_assert_int_eq(t_sql_int(path, "PRAGMA user_version"), T_VERSION);
+    st = t_open(path);
+    /* Version 1's rows, as they were. */
+    T_OK(mt_store_sub_get(st, 1, &s, E));
+    ck_assert_str_eq(s.address, "magnet:?xs=old");
+    ck_assert_int_eq(s.seq, 6);
+    ck_assert_int_eq(s.items, 1);
+    ck_assert_int_eq(s.created_ms, 42);
+    T_OK(mt_store_item_list(st, 1, &items, &n, E));
+    ck_assert_uint_eq(n, 1);
+    ck_assert_str_eq(items[0].name, "n");
+    mt_free(items);
+    T_OK(mt_store_torrent_get(st, (const uint8_t[20]){ 0 }, &t, E));
+    ck_assert_int_eq(t.kind, 2);
+    ck_assert_uint_eq(t.resume_len, 1);
+    mt_torrent_row_clear(&t);
+    T_OK(mt_store_pub_get(st, "daily", (const uint8_t[32]){ 0 }, &p, E));
+    ck_assert_int_eq(p.last_put_nodes, 3);
+    mt_pub_clear(&p);
+    T_OK(mt_store_kv_get(st, "dht.id", &v, E));
+    ck_assert_str_eq(v, "node");
+    mt_free(v);
+
+    /* The kv fetch list became rows and is gone from kv. */
+    T_RC(mt_store_kv_get(st, "blob.fetches", &v, E), MT_ENOTFOUND);
+    T_OK(mt_store_fetch_list(st, &f, &n, E));
+    ck_assert_uint_eq(n, 3);
+    ck_assert_int_eq(f[0].id, 3);
+    ck_assert_int_eq(f[0].sub_id, 1);
+    ck_assert_int_eq(f[0].state, MT_STORE_FETCH_RUNNING);
+    ck_assert_str_eq(f[0].out, "/dl/a.bin");
+    ck_assert_str_eq(f[0].name, "a.bin");
+    ck_assert_str_eq(f[0].peers, "h:1");
+    ck_assert_str_eq(f[0].entry, "{\"name\":\"a.bin\",\"size\":5,\"chunks\":[{\"key\":\"k\"}]}");
+    ck_assert_int_eq(f[1].id, 5);
+    ck_assert_int_eq(f[1].state, MT_STORE_FETCH_DONE);
+    ck_assert_str_eq(f[1].entry, "{\"size\":10}");
+    ck_assert_int_eq(f[2].id, 7);
+    ck_assert_int_eq(f[2].state, MT_STORE_FETCH_FAILED);
+    ck_assert_str_eq(f[2].error, "gone");
+    ck_assert_ptr_null(f[2].entry);
+    for (size_t i = 0; i < n; i++)
+        mt_fetch_row_clear(&f[i]);
+    mt_free(f);
+    mt_store_close(st);
+}
+END_TEST
+
+/* A version 1 file whose kv fetch list is not valid JSON still opens. */
+START_TEST(migrates_damaged_fetch_list)
+{
+    char path[256], *v = NULL;
+    mt_store *st;
+    mt_fetch_row *f = NULL;
+    size_t n = 9;
+
+    t_path("v1.db", path, sizeof path);
+    t_sql(path, T_V1_SCHEMA);
+    t_sql(path, "INSERT INTO kv(k, v) VALUES('blob.fetches', '[{\"id\":1,'), ('other', 'x')");
+    st = t_open(path);
+    T_OK(mt_store_fetch_list(st, &f, &n, E));
+    ck_assert_uint_eq(n, 0);
+    T_RC(mt_store_kv_get(st, "blob.fetches", &v, E), MT_ENOTFOUND);
+    T_OK(mt_store_kv_get(st, "other", &v, E));
+    mt_free(v);
+    mt_store_close(st);
+
+    /* An object instead of the array: no rows either. */
+    t_path("v1b.db", path, sizeof path);
+    t_sql(path, T_V1_SCHEMA);
+    t_sql(path, "INSERT INTO kv(k, v) VALUES('blob.fetches', '{\"id\":1,\"state\":\"done\"}')");
+    st = t_open(path);
+    T_OK(mt_store_fetch_list(st, &f, &n, E));
+    ck_assert_uint_eq(n, 0);
+    mt_store_close(st);
+}
+END_TEST
+
 static Suite *store_suite(void)
 {
     Suite *s = suite_create("store");
@@ -1174,6 +1531,7 @@ static Suite *store_suite(void)
     TCase *sub = tcase_create("subscriptions");
     TCase *acc = tcase_create("accept");
     TCase *rows = tcase_create("rows");
+    TCase *mig = tcase_create("migrate");
 
     tcase_add_test(file, open_creates_private_wal_file);
     tcase_add_test(file, open_plain_file_names);
@@ -1200,7 +1558,13 @@ static Suite *store_suite(void)
     tcase_add_test(rows, torrent_rows);
     tcase_add_test(rows, pub_rows);
     tcase_add_test(rows, kv_settings);
+    tcase_add_test(rows, fetch_rows);
+    tcase_add_test(rows, pin_rows);
     suite_add_tcase(s, rows);
+
+    tcase_add_test(mig, migrates_version1_file);
+    tcase_add_test(mig, migrates_damaged_fetch_list);
+    suite_add_tcase(s, mig);
     return s;
 }
 
