@@ -45,7 +45,7 @@ typedef void (*mt_loop_post_fn)(mt_loop *loop, void *arg);
 int mt_loop_new(mt_loop **out, mt_error *err);
 
 /* Free the loop: pending posts are dropped (their callbacks not run), fds
- * are not closed. NULL is ok. */
+ * are not closed. Not from inside one of its callbacks. NULL is ok. */
 void mt_loop_free(mt_loop *loop);
 
 /*
@@ -75,13 +75,15 @@ int mt_loop_post(mt_loop *loop, mt_loop_post_fn fn, void *arg);
  * timers or posts, then run what is ready. Returns the number of callbacks
  * run (0 on a plain time-out), or MT_EIO if the wait failed (EINTR is not a
  * failure: the turn returns 0 so the caller can look at its signals).
+ * MT_ESTATE when called from inside one of the loop's own callbacks.
  */
 int mt_loop_once(mt_loop *loop, int max_wait_ms, mt_error *err);
 
 /* Turn until mt_loop_stop(). 0, or MT_EIO as for mt_loop_once(). */
 int mt_loop_run(mt_loop *loop, mt_error *err);
 /* From any thread (or a callback): make mt_loop_run() return after the
- * current turn. */
+ * current turn. A stop made while the loop is not running makes the next
+ * mt_loop_run() return at once. */
 void mt_loop_stop(mt_loop *loop);
 
 #ifdef __cplusplus

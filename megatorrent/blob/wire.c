@@ -8,7 +8,7 @@
  * 64-hex id, and a misbehaving connection is closed without disturbing the
  * others. Ephemeral secrets and session keys are wiped when done.
  */
-#define _GNU_SOURCE /* accept4 and pipe2: descriptors must be CLOEXEC from birth (mtd forks hooks) */
+#define _GNU_SOURCE /* accept4: descriptors must be CLOEXEC from birth (mtd forks hooks) */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
