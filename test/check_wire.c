@@ -835,6 +835,109 @@ START_TEST(test_stop_with_connections)
 }
 END_TEST
 
+/* The client side of test_on_caller_loop, on a thread of its own: it
+ * records what happened (the test asserts on the loop's thread) and stops
+ * the loop when done. */
+typedef struct loop_client {
+    mt_loop *loop;
+    int port;
+    const char *id;
+    const uint8_t *want;
+    int got_ok, hs_closed;
+    uint64_t extra;
+} loop_client;
+
+static void *loop_client_main(void *arg)
+{
+    loop_client *lc = arg;
+    char hp[64];
+    mt_wire_conn *c = NULL;
+    uint8_t *got = NULL, key[32];
+    size_t n = 0, extra = 1;
+    int fd;
+
+    snprintf(hp, sizeof hp, "127.0.0.1:%d", lc->port);
+    if (mt_wire_connect(hp, T_IO_MS, &c, NULL) == 0 && mt_wire_get(c, lc->id, T_IO_MS, &got, &n, NULL) == 0)
+        lc->got_ok = n == MT_BLOB_BYTES && memcmp(got, lc->want, n) == 0;
+    free(got);
+    mt_wire_close(c);
+    /* A peer that never sends its key: the server's expiry timer, on the
+     * caller's loop, must close it. */
+    fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd >= 0) {
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)lc->port)};
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0 && recv(fd, key, 32, MSG_WAITALL) == 32)
+            lc->hs_closed = t_closed_within(fd, T_IO_MS, &extra);
+        lc->extra = extra;
+        close(fd);
+    }
+    mt_loop_stop(lc->loop);
+    return NULL;
+}
+
+static int64_t t_tick(mt_loop *loop, int64_t id, void *arg)
+{
+    (void)loop, (void)id;
+    ++*(int *)arg;
+    return 10;
+}
+
+/* mt_wire_server_start_on: the server shares the caller's loop (and its
+ * thread) with the caller's own timer, serves, expires a silent peer, and
+ * once stopped leaves the loop running without it. */
+START_TEST(test_on_caller_loop)
+{
+    char dir[128], blobs[160], id[65];
+    mt_wire_server_config cfg;
+    mt_wire_server *s = NULL;
+    mt_wire_server_stats st;
+    mt_loop *loop = NULL;
+    loop_client lc;
+    pthread_t th;
+    uint8_t *data;
+    int ticks = 0, port, fd;
+
+    t_dirs(dir, sizeof dir, blobs, sizeof blobs);
+    data = t_blob(blobs, MT_BLOB_BYTES, id);
+    t_server_cfg(&cfg, blobs);
+    cfg.handshake_timeout_ms = 200; /* below the expiry timer's 1 s period */
+    T_OK(mt_loop_new(&loop, E));
+    T_RC(mt_wire_server_start_on(&cfg, NULL, &s, E), MT_EINVAL);
+    T_OK(mt_wire_server_start_on(&cfg, loop, &s, E));
+    port = mt_wire_server_port(s);
+    ck_assert_int_gt(port, 0);
+    T_OK(mt_loop_timer_add(loop, 10, t_tick, &ticks, NULL, E));
+
+    memset(&lc, 0, sizeof lc);
+    lc = (loop_client){loop, port, id, data, 0, 0, 0};
+    ck_assert_int_eq(pthread_create(&th, NULL, loop_client_main, &lc), 0);
+    T_OK(mt_loop_run(loop, E)); /* until the client thread stops it */
+    pthread_join(th, NULL);
+    ck_assert_msg(lc.got_ok, "the blob did not arrive intact");
+    ck_assert_msg(lc.hs_closed && lc.extra == 0, "the silent peer was not closed");
+    st = t_stats(s);
+    ck_assert_uint_eq(st.blobs_served, 1);
+    ck_assert_uint_eq(st.timeouts, 1);
+    ck_assert_int_gt(ticks, 0);
+
+    /* Stopped on the loop's thread: the port is closed, the loop goes on. */
+    mt_wire_server_stop(s);
+    fd = socket(AF_INET, SOCK_STREAM, 0);
+    {
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        ck_assert_int_ne(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    }
+    close(fd);
+    ticks = 0;
+    while (ticks < 2)
+        ck_assert_int_ge(mt_loop_once(loop, T_IO_MS, NULL), 0);
+    mt_loop_free(loop);
+    free(data);
+}
+END_TEST
+
 /* ============================================================ hardening */
 
 /* A length prefix over the cap closes that connection before the body is
@@ -1429,6 +1532,7 @@ static Suite *wire_suite(void)
     tcase_add_test(tc, test_many_gets);
     tcase_add_test(tc, test_pipelined_backpressure);
     tcase_add_test(tc, test_stop_with_connections);
+    tcase_add_test(tc, test_on_caller_loop);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("hardening");

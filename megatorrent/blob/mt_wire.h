@@ -29,6 +29,7 @@
 
 #include "mt_error.h"
 #include "mt_blob.h"
+#include "mt_loop.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -129,9 +130,9 @@ void mt_wire_close(mt_wire_conn *c);
 /* --------------------------------------------------------------- server */
 
 /* Answer a FIND_PEERS: fill up to cap "host:port" strings (each < 64 bytes)
- * for blob_id; return the count. Called on the server thread. */
+ * for blob_id; return the count. Called on the server's loop thread. */
 typedef size_t (*mt_wire_peers_fn)(void *ud, const char *blob_id, char (*out)[64], size_t cap);
-/* A blob was served (LRU bookkeeping). Called on the server thread. */
+/* A blob was served (LRU bookkeeping). Called on the server's loop thread. */
 typedef void (*mt_wire_served_fn)(void *ud, const char *blob_id);
 
 typedef struct mt_wire_server_config {
@@ -163,11 +164,26 @@ typedef struct mt_wire_server_stats {
 
 typedef struct mt_wire_server mt_wire_server;
 
-/* Listen and serve from a thread of its own until mt_wire_server_stop. */
+/*
+ * Listen and serve from a thread of its own (running an mt_loop of its own)
+ * until mt_wire_server_stop; stop may be called from any one thread.
+ */
 int mt_wire_server_start(const mt_wire_server_config *cfg, mt_wire_server **out, mt_error *err);
+/*
+ * Listen and serve on the caller's loop: from the loop's thread, which then
+ * runs every server callback (the socket work, cfg.peers, cfg.served). The
+ * server watches its sockets and keeps one expiry timer on the loop; blob
+ * reads on it are bounded (one regular file of at most MT_BLOB_BYTES per
+ * REQUEST). mt_wire_server_stop must come from the loop's thread too, not
+ * from inside cfg.peers or cfg.served, and before mt_loop_free.
+ */
+int mt_wire_server_start_on(const mt_wire_server_config *cfg, mt_loop *loop, mt_wire_server **out,
+                            mt_error *err);
 int mt_wire_server_port(const mt_wire_server *s);
+/* From any thread. */
 void mt_wire_server_get_stats(mt_wire_server *s, mt_wire_server_stats *st);
-/* Close every connection, join the thread, free. NULL ok. */
+/* Close every connection, end the thread (thread mode) and free; the
+ * caller's loop (mt_wire_server_start_on) is left running. NULL ok. */
 void mt_wire_server_stop(mt_wire_server *s);
 
 #ifdef __cplusplus

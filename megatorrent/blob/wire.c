@@ -1,6 +1,7 @@
 /*
  * wire.c - the mt-wire blob transport (see mt_wire.h): the frame codec, a
- * blocking client, and a poll() server on a thread of its own.
+ * blocking client, and a server on an mt_loop (the caller's, or one run by
+ * a thread of the server's own).
  *
  * Everything a peer sends is untrusted: lengths are checked against a cap
  * before any allocation, a blob's file name is only ever a validated
@@ -29,6 +30,7 @@
 #include "mt_blob.h"
 #include "mt_error.h"
 #include "mt_json.h"
+#include "mt_loop.h"
 #include "mt_util.h"
 #include "mt_wire.h"
 
@@ -62,7 +64,7 @@
 #define SERVER_ACCEPT_BURST         64
 #define SERVER_ACCEPT_PAUSE_MS      100  /* after EMFILE and friends */
 #define SERVER_LINGER_MS            1000 /* read-and-discard after our last word */
-#define SERVER_POLL_MAX_MS          1000
+#define SERVER_EXPIRE_MAX_MS        1000 /* the expiry timer runs at least this often */
 
 static const char HELLO_JSON[] = "{\"v\":5,\"gossip\":{}}";
 
@@ -638,12 +640,15 @@ enum conn_state {
     C_FRAMES,  /* keys derived: reading requests */
     C_CLOSING, /* said our last word (an ERROR): flushing it, reading nothing */
     C_DRAIN,   /* flushed and shut down for writing: discarding input until EOF */
-    C_DEAD     /* closed; removed at the end of the loop pass */
+    C_DEAD     /* closed (and unwatched); freed by its caller's conn_reap */
 };
 
 typedef struct wconn {
+    mt_wire_server *s;
+    size_t       slot;   /* index in s->conns */
     int          fd;
     int          state;
+    int          mask;   /* MT_LOOP_* the loop watches fd for */
     uint8_t      ip[16]; /* IPv4 as v4-mapped IPv6, for the per-IP count */
     uint8_t      sk[32]; /* ephemeral secret until the peer's key arrives */
     mt_wire_keys k;
@@ -654,19 +659,22 @@ typedef struct wconn {
     int64_t      started_ms, last_ms, linger_until;
 } wconn;
 
+/* Everything but stats belongs to the loop's thread. */
 struct mt_wire_server {
     mt_wire_server_config cfg;
     char            *blob_dir;
-    int              lfd, pipe_r, pipe_w, port;
+    int              lfd, port;
+    mt_loop         *loop;
+    int              own_loop;       /* thread mode: loop and thread are ours */
     pthread_t        thread;
+    int              thread_started;
     pthread_mutex_t  mu;    /* guards stats */
     mt_wire_server_stats stats;
     wconn          **conns; /* n_conns open, at most cfg.max_conns */
     size_t           n_conns;
-    struct pollfd   *pfds;
-    wconn          **pconn; /* connection behind pfds[i + 2] */
     char           (*peer_out)[PEER_TEXT_MAX];
-    int64_t          accept_resume_ms;
+    int64_t          expire_id, expire_at; /* the expiry timer and when it is due */
+    int64_t          resume_id;            /* re-watch lfd after EMFILE and friends */
 };
 
 /* Stats are written here and read by other threads: always under mu. */
@@ -694,11 +702,13 @@ static size_t wq_pending(const wconn *c)
     return c->wlen - c->woff;
 }
 
-/* Close the socket and wipe the connection's secrets; freed in the sweep. */
+/* Unwatch and close the socket and wipe the connection's secrets; whoever
+ * holds the connection when its handling ends frees it (conn_reap). */
 static void conn_close(wconn *c)
 {
     if (c->state == C_DEAD)
         return;
+    mt_loop_unwatch(c->s->loop, c->fd); /* before close: the number may be reused at once */
     close(c->fd);
     c->fd = -1;
     c->state = C_DEAD;
@@ -1045,6 +1055,132 @@ static void addr_key(const struct sockaddr_storage *ss, uint8_t out[16])
     }
 }
 
+static void stats_open(mt_wire_server *s)
+{
+    pthread_mutex_lock(&s->mu);
+    s->stats.open = (int)s->n_conns;
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* Close c if still open, take it out of the table and free it. */
+static void conn_reap(mt_wire_server *s, wconn *c)
+{
+    wconn *last = s->conns[--s->n_conns];
+    conn_close(c);
+    s->conns[c->slot] = last;
+    last->slot = c->slot;
+    free(c);
+    stats_open(s);
+}
+
+/* When c is to be closed unless something happens: handshake, idle or
+ * linger deadline. *counted: a time-out there counts in stats. */
+static int64_t conn_due(const mt_wire_server *s, const wconn *c, int *counted)
+{
+    *counted = 1;
+    if (c->state == C_KEY)
+        return c->started_ms + s->cfg.handshake_timeout_ms;
+    if (c->state == C_DRAIN) {
+        *counted = 0; /* our side ended it */
+        return c->linger_until;
+    }
+    /* A peer that stops reading our ERROR is idle too, but the connection
+     * was ending anyway: only C_FRAMES counts. */
+    *counted = c->state == C_FRAMES;
+    return c->last_ms + s->cfg.idle_timeout_ms;
+}
+
+/* Close connections past their deadline; return ms until the next one. */
+static int64_t expire(mt_wire_server *s, int64_t now)
+{
+    int64_t next = now + SERVER_EXPIRE_MAX_MS;
+    size_t i = s->n_conns;
+    while (i-- > 0) { /* backwards: conn_reap moves the last one into i */
+        wconn *c = s->conns[i];
+        int counted;
+        int64_t due = conn_due(s, c, &counted);
+        if (due <= now) {
+            if (counted)
+                STAT_ADD(s, timeouts, 1);
+            conn_reap(s, c);
+        } else if (due < next) {
+            next = due;
+        }
+    }
+    return next - now;
+}
+
+/* The expiry timer: one for all connections. */
+static int64_t on_expire(mt_loop *loop, int64_t id, void *arg)
+{
+    mt_wire_server *s = arg;
+    int64_t now = mt_now_ms(), next = expire(s, now);
+    (void)loop, (void)id;
+    s->expire_at = now + next;
+    return next;
+}
+
+/* Make the expiry timer fire no later than due. On ENOMEM the running
+ * timer stays: deadlines are then met up to SERVER_EXPIRE_MAX_MS late. */
+static void expire_by(mt_wire_server *s, int64_t due)
+{
+    int64_t now, id = 0;
+    if (s->expire_id && s->expire_at <= due)
+        return;
+    now = mt_now_ms();
+    if (mt_loop_timer_add(s->loop, due > now ? due - now : 0, on_expire, s, &id, NULL) != 0)
+        return;
+    mt_loop_timer_cancel(s->loop, s->expire_id);
+    s->expire_id = id;
+    s->expire_at = due;
+}
+
+/* Loop mask a connection wants in its state. */
+static int conn_mask(const wconn *c)
+{
+    int m = 0;
+    if (c->state == C_DRAIN || ((c->state == C_KEY || c->state == C_FRAMES) && wq_pending(c) < SERVER_WQ_SOFT))
+        m |= MT_LOOP_READ;
+    if (wq_pending(c) > 0)
+        m |= MT_LOOP_WRITE;
+    return m;
+}
+
+static void on_conn(mt_loop *loop, int fd, int ready, void *arg);
+
+/* After c was handled: watch it for what its state wants and keep its
+ * deadline on the expiry timer. Closes c when the loop cannot watch it. */
+static void conn_rearm(mt_wire_server *s, wconn *c)
+{
+    int m = conn_mask(c), counted;
+    if (m != c->mask) {
+        if (mt_loop_watch(s->loop, c->fd, m, on_conn, c, NULL) != 0) {
+            conn_close(c);
+            return;
+        }
+        c->mask = m;
+    }
+    expire_by(s, conn_due(s, c, &counted));
+}
+
+/* One connection's socket is ready. An error or hang-up shows up as a
+ * failing send or recv, which closes it. */
+static void on_conn(mt_loop *loop, int fd, int ready, void *arg)
+{
+    wconn *c = arg;
+    mt_wire_server *s = c->s;
+    int64_t now = mt_now_ms();
+    (void)loop, (void)fd;
+    if (ready & MT_LOOP_WRITE)
+        conn_flush(s, c, now);
+    if (c->state != C_DEAD && (ready & MT_LOOP_READ))
+        conn_read(s, c, now);
+    if (c->state != C_DEAD)
+        conn_rearm(s, c);
+    if (c->state == C_DEAD)
+        conn_reap(s, c);
+}
+
 /* Take one accepted socket into service, or close it at once over a cap. */
 static void admit(mt_wire_server *s, int fd, const struct sockaddr_storage *ss, int64_t now)
 {
@@ -1076,6 +1212,7 @@ static void admit(mt_wire_server *s, int fd, const struct sockaddr_storage *ss, 
         close(fd);
         return;
     }
+    c->s = s;
     c->fd = fd;
     c->state = C_KEY;
     memcpy(c->ip, ip, 16);
@@ -1091,149 +1228,75 @@ static void admit(mt_wire_server *s, int fd, const struct sockaddr_storage *ss, 
     }
     memcpy(c->wbuf, pk, sizeof pk);
     c->wlen = sizeof pk;
+    c->slot = s->n_conns;
     s->conns[s->n_conns++] = c;
     pthread_mutex_lock(&s->mu);
     s->stats.accepted++;
     s->stats.open = (int)s->n_conns;
     pthread_mutex_unlock(&s->mu);
+    conn_rearm(s, c);
+    if (c->state == C_DEAD)
+        conn_reap(s, c);
+}
+
+static void on_listen(mt_loop *loop, int fd, int ready, void *arg);
+
+/* Accepting again after a pause. */
+static int64_t on_accept_resume(mt_loop *loop, int64_t id, void *arg)
+{
+    mt_wire_server *s = arg;
+    (void)id;
+    s->resume_id = 0;
+    if (mt_loop_watch(loop, s->lfd, MT_LOOP_READ, on_listen, s, NULL) != 0)
+        return SERVER_ACCEPT_PAUSE_MS; /* try again later */
+    return -1;
+}
+
+/* Stop accepting for a while: the backlog would otherwise keep the
+ * listening socket ready and the loop spinning. */
+static void accept_pause(mt_wire_server *s)
+{
+    if (s->resume_id)
+        return;
+    if (mt_loop_timer_add(s->loop, SERVER_ACCEPT_PAUSE_MS, on_accept_resume, s, &s->resume_id, NULL) == 0)
+        mt_loop_unwatch(s->loop, s->lfd);
 }
 
 /* Accept what is queued on the listening socket (bounded per pass). */
-static void accept_burst(mt_wire_server *s, int64_t now)
+static void on_listen(mt_loop *loop, int fd, int ready, void *arg)
 {
+    mt_wire_server *s = arg;
+    int64_t now = mt_now_ms();
     int i;
+    (void)loop, (void)ready;
     for (i = 0; i < SERVER_ACCEPT_BURST; i++) {
         struct sockaddr_storage ss;
         socklen_t sl = sizeof ss;
-        int fd = accept4(s->lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) {
+        int cfd = accept4(fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (cfd < 0) {
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
-                s->accept_resume_ms = now + SERVER_ACCEPT_PAUSE_MS; /* else poll spins on the backlog */
+                accept_pause(s);
             return;
         }
-        admit(s, fd, &ss, now);
+        admit(s, cfd, &ss, now);
     }
 }
 
-/* Close connections past their deadline; return ms until the next one. */
-static int expire(mt_wire_server *s, int64_t now)
+/* Close and free every connection (on the loop's thread, or after it ended). */
+static void close_all(mt_wire_server *s)
 {
-    int64_t next = now + SERVER_POLL_MAX_MS;
-    size_t i;
-    for (i = 0; i < s->n_conns; i++) {
-        wconn *c = s->conns[i];
-        int64_t due;
-        int counted = 1;
-        if (c->state == C_KEY) {
-            due = c->started_ms + s->cfg.handshake_timeout_ms;
-        } else if (c->state == C_DRAIN) {
-            due = c->linger_until;
-            counted = 0; /* our side ended it */
-        } else {
-            /* A peer that stops reading our ERROR is idle too, but the
-             * connection was ending anyway: only C_FRAMES counts. */
-            due = c->last_ms + s->cfg.idle_timeout_ms;
-            counted = c->state == C_FRAMES;
-        }
-        if (due <= now) {
-            if (counted)
-                STAT_ADD(s, timeouts, 1);
-            conn_close(c);
-        } else if (due < next) {
-            next = due;
-        }
-    }
-    if (s->accept_resume_ms > now && s->accept_resume_ms < next)
-        next = s->accept_resume_ms;
-    return (int)(next - now);
+    while (s->n_conns > 0)
+        conn_reap(s, s->conns[s->n_conns - 1]);
 }
 
-/* Free closed connections and keep the table dense. */
-static void sweep(mt_wire_server *s)
-{
-    size_t i, j = 0;
-    for (i = 0; i < s->n_conns; i++) {
-        if (s->conns[i]->state == C_DEAD)
-            free(s->conns[i]);
-        else
-            s->conns[j++] = s->conns[i];
-    }
-    if (j != s->n_conns) {
-        s->n_conns = j;
-        pthread_mutex_lock(&s->mu);
-        s->stats.open = (int)j;
-        pthread_mutex_unlock(&s->mu);
-    }
-}
-
-/* Events a connection wants in its state. */
-static short conn_events(const wconn *c)
-{
-    short ev = 0;
-    if (c->state == C_DRAIN || ((c->state == C_KEY || c->state == C_FRAMES) && wq_pending(c) < SERVER_WQ_SOFT))
-        ev |= POLLIN;
-    if (wq_pending(c) > 0)
-        ev |= POLLOUT;
-    return ev;
-}
-
+/* Thread mode: run the server's own loop until mt_wire_server_stop. */
 static void *server_main(void *arg)
 {
     mt_wire_server *s = arg;
-    size_t i;
-
-    for (;;) {
-        int64_t now = mt_now_ms();
-        int timeout = expire(s, now), n;
-        nfds_t nf = 2;
-
-        sweep(s);
-        s->pfds[0] = (struct pollfd){s->pipe_r, POLLIN, 0};
-        s->pfds[1] = (struct pollfd){s->accept_resume_ms > now ? -1 : s->lfd, POLLIN, 0};
-        for (i = 0; i < s->n_conns; i++) {
-            s->pfds[nf] = (struct pollfd){s->conns[i]->fd, conn_events(s->conns[i]), 0};
-            s->pconn[nf - 2] = s->conns[i];
-            nf++;
-        }
-        n = poll(s->pfds, nf, timeout);
-        if (n < 0 && errno != EINTR)
-            break;
-        if (n <= 0)
-            continue;
-        if (s->pfds[0].revents)
-            break; /* mt_wire_server_stop */
-        now = mt_now_ms();
-        /* Connections first: accept adds to the table pconn mirrors. */
-        for (i = 2; i < nf; i++) {
-            wconn *c = s->pconn[i - 2];
-            short re = s->pfds[i].revents;
-            if (!re || c->state == C_DEAD)
-                continue;
-            if (re & (POLLERR | POLLNVAL)) {
-                conn_close(c);
-                continue;
-            }
-            if (re & POLLOUT)
-                conn_flush(s, c, now);
-            if (c->state != C_DEAD && (re & (POLLIN | POLLHUP)))
-                conn_read(s, c, now);
-            if (c->state != C_DEAD && (re & POLLHUP) && !(s->pfds[i].events & POLLIN))
-                conn_close(c); /* gone while we were not reading: nobody to send to */
-        }
-        sweep(s); /* connections closed above no longer count against the caps */
-        if (s->pfds[1].revents & POLLIN)
-            accept_burst(s, now);
-    }
-    for (i = 0; i < s->n_conns; i++) {
-        conn_close(s->conns[i]);
-        free(s->conns[i]);
-    }
-    s->n_conns = 0;
-    pthread_mutex_lock(&s->mu);
-    s->stats.open = 0;
-    pthread_mutex_unlock(&s->mu);
+    if (mt_loop_run(s->loop, NULL) != 0)
+        close_all(s); /* the wait failed: serve nobody rather than hang them */
     return NULL;
 }
 
@@ -1286,40 +1349,56 @@ static int server_listen(mt_wire_server *s, const char *addr, mt_error *err)
     return MT_OK;
 }
 
-/* Free what start allocated (the thread is not running). */
+/* Free what start allocated; on the loop's thread, or with no thread left
+ * running the loop. */
 static void server_free(mt_wire_server *s)
 {
+    if (s->loop) {
+        close_all(s);
+        mt_loop_timer_cancel(s->loop, s->expire_id);
+        mt_loop_timer_cancel(s->loop, s->resume_id);
+        if (s->lfd >= 0)
+            mt_loop_unwatch(s->loop, s->lfd);
+        if (s->own_loop)
+            mt_loop_free(s->loop);
+    }
     if (s->lfd >= 0)
         close(s->lfd);
-    if (s->pipe_r >= 0)
-        close(s->pipe_r);
-    if (s->pipe_w >= 0)
-        close(s->pipe_w);
     free(s->blob_dir);
     free(s->conns);
-    free(s->pfds);
-    free(s->pconn);
     free(s->peer_out);
     pthread_mutex_destroy(&s->mu);
     free(s);
 }
 
-int mt_wire_server_start(const mt_wire_server_config *cfg, mt_wire_server **out, mt_error *err)
+/* Everything but the thread: listen and serve on loop. */
+static int server_open(const mt_wire_server_config *cfg, mt_loop *loop, int own_loop, mt_wire_server **out,
+                       mt_error *err)
 {
     mt_wire_server *s;
-    int pfd[2], rc;
+    int rc;
 
-    if (!cfg || !out)
-        return mt_error_set(err, MT_EINVAL, "config and out are required");
+    if (!cfg || !out || !loop) {
+        if (own_loop)
+            mt_loop_free(loop);
+        return mt_error_set(err, MT_EINVAL, "config, loop and out are required");
+    }
     *out = NULL;
-    if (sodium_init() < 0)
-        return mt_error_set(err, MT_ECRYPTO, "libsodium failed to initialise");
     s = calloc(1, sizeof *s);
-    if (!s)
+    if (!s) {
+        if (own_loop)
+            mt_loop_free(loop);
         return mt_error_set(err, MT_ENOMEM, "out of memory");
+    }
     s->cfg = *cfg;
-    s->lfd = s->pipe_r = s->pipe_w = -1;
+    s->lfd = -1;
+    s->loop = loop;
+    s->own_loop = own_loop;
     pthread_mutex_init(&s->mu, NULL);
+    if (sodium_init() < 0) {
+        server_free(s);
+        return mt_error_set(err, MT_ECRYPTO, "libsodium failed to initialise");
+    }
     rc = config_check(&s->cfg, err);
     if (rc) {
         server_free(s);
@@ -1327,31 +1406,54 @@ int mt_wire_server_start(const mt_wire_server_config *cfg, mt_wire_server **out,
     }
     s->blob_dir = strdup(cfg->blob_dir);
     s->conns = calloc((size_t)s->cfg.max_conns, sizeof *s->conns);
-    s->pfds = calloc((size_t)s->cfg.max_conns + 2, sizeof *s->pfds);
-    s->pconn = calloc((size_t)s->cfg.max_conns, sizeof *s->pconn);
     s->peer_out = calloc(PEERS_MAX, sizeof *s->peer_out);
     s->cfg.listen = NULL; /* the caller's string is not kept */
     s->cfg.blob_dir = s->blob_dir;
-    if (!s->blob_dir || !s->conns || !s->pfds || !s->pconn || !s->peer_out) {
+    if (!s->blob_dir || !s->conns || !s->peer_out) {
         server_free(s);
         return mt_error_set(err, MT_ENOMEM, "out of memory");
     }
     rc = server_listen(s, cfg->listen, err);
+    if (rc == 0)
+        rc = mt_loop_watch(loop, s->lfd, MT_LOOP_READ, on_listen, s, err);
+    if (rc == 0) {
+        s->expire_at = mt_now_ms() + SERVER_EXPIRE_MAX_MS;
+        rc = mt_loop_timer_add(loop, SERVER_EXPIRE_MAX_MS, on_expire, s, &s->expire_id, err);
+    }
     if (rc) {
         server_free(s);
         return rc;
     }
-    if (pipe2(pfd, O_NONBLOCK | O_CLOEXEC) != 0) {
-        rc = mt_error_set(err, MT_EIO, "pipe: %s", strerror(errno));
-        server_free(s);
+    *out = s;
+    return MT_OK;
+}
+
+int mt_wire_server_start_on(const mt_wire_server_config *cfg, mt_loop *loop, mt_wire_server **out,
+                            mt_error *err)
+{
+    return server_open(cfg, loop, 0, out, err);
+}
+
+int mt_wire_server_start(const mt_wire_server_config *cfg, mt_wire_server **out, mt_error *err)
+{
+    mt_wire_server *s = NULL;
+    mt_loop *loop = NULL;
+    int rc;
+
+    if (!cfg || !out)
+        return mt_error_set(err, MT_EINVAL, "config and out are required");
+    *out = NULL;
+    rc = mt_loop_new(&loop, err);
+    if (rc)
         return rc;
-    }
-    s->pipe_r = pfd[0];
-    s->pipe_w = pfd[1];
+    rc = server_open(cfg, loop, 1, &s, err); /* frees loop on failure */
+    if (rc)
+        return rc;
     if ((rc = pthread_create(&s->thread, NULL, server_main, s)) != 0) {
         server_free(s);
         return mt_error_set(err, MT_EIO, "cannot start the server thread: %s", strerror(rc));
     }
+    s->thread_started = 1;
     *out = s;
     return MT_OK;
 }
@@ -1372,12 +1474,11 @@ void mt_wire_server_get_stats(mt_wire_server *s, mt_wire_server_stats *st)
 
 void mt_wire_server_stop(mt_wire_server *s)
 {
-    ssize_t w;
     if (!s)
         return;
-    do
-        w = write(s->pipe_w, "x", 1);
-    while (w < 0 && errno == EINTR);
-    pthread_join(s->thread, NULL);
+    if (s->thread_started) {
+        mt_loop_stop(s->loop);
+        pthread_join(s->thread, NULL);
+    }
     server_free(s);
 }
