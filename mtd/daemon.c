@@ -1,8 +1,10 @@
 /*
  * daemon.c - mtd's core: one thread owns the libtorrent session, the state
- * store and the RPC server, and waits on all of them with poll(). What the
- * daemon does is in its modules (module.h); this file sets up what they
- * share, walks the module table and handles signals.
+ * store and the RPC server, and waits on all of them on one mt_loop (the
+ * session's alert fd, the signal pipe and the RPC sockets as watchers, a
+ * timer for the modules' ticks). What the daemon does is in its modules
+ * (module.h); this file sets up what they share, walks the module table
+ * and handles signals.
  */
 #define _DEFAULT_SOURCE
 #include <errno.h>
@@ -19,6 +21,7 @@
 #include "module.h"
 #include "mt_addr.h"
 #include "mt_crypt.h"
+#include "mt_loop.h"
 #include "mt_push.h"
 #include "mt_util.h"
 
@@ -283,6 +286,115 @@ static void handle_signals(mtd_daemon *d)
     }
 }
 
+/* ---------------------------------------------------------------- loop */
+
+enum { RPC_FDS_MAX = MTD_RPC_CLIENTS_MAX + 1 };
+
+/* What the loop's callbacks share during mtd_run. */
+typedef struct run_ctx {
+    mtd_daemon   *d;
+    int64_t       tick_timer;        /* 0: none armed */
+    int           failed;            /* the tick timer could not be armed */
+    /* the RPC server's fds this turn, with the readiness the loop saw */
+    struct pollfd rpc_fds[RPC_FDS_MAX];
+    size_t        n_rpc;
+    int           rpc_watched[RPC_FDS_MAX];
+    size_t        n_watched;
+} run_ctx;
+
+/* The modules' ticks, then the next one: after LOOP_TICK_MS at the latest,
+ * sooner if the session or a module has a deadline. */
+static int64_t on_tick(mt_loop *loop, int64_t id, void *arg)
+{
+    run_ctx *rc = arg;
+    mtd_daemon *d = rc->d;
+    (void)loop, (void)id;
+    mtd_modules_tick(d);
+    int timeout = LOOP_TICK_MS, t2 = mt_session_next_timeout(d->s);
+    if (t2 >= 0 && t2 < timeout)
+        timeout = t2;
+    t2 = mtd_modules_timeout(d);
+    if (t2 >= 0 && t2 < timeout)
+        timeout = t2;
+    return timeout;
+}
+
+/* Something happened (an event, a request, a signal): tick on the next
+ * turn, as every wake-up did before the loop waits again. */
+static void tick_soon(run_ctx *rc)
+{
+    mt_error err;
+    if (rc->tick_timer)
+        mt_loop_timer_cancel(rc->d->loop, rc->tick_timer);
+    rc->tick_timer = 0;
+    if (mt_loop_timer_add(rc->d->loop, 0, on_tick, rc, &rc->tick_timer, &err) != 0) {
+        log_error("loop timer: %s", err.message);
+        rc->failed = 1;
+        rc->d->quit = 1;
+    }
+}
+
+static void on_session(mt_loop *loop, int fd, int ready, void *arg)
+{
+    run_ctx *rc = arg;
+    mt_event ev;
+    (void)loop, (void)fd, (void)ready;
+    memset(&ev, 0, sizeof ev);
+    for (int k = 0; k < 1000 && mt_session_next_event(rc->d->s, &ev) == 1; k++) {
+        mtd_modules_event(rc->d, &ev);
+        mt_event_clear(&ev);
+    }
+    tick_soon(rc);
+}
+
+static void on_signal_pipe(mt_loop *loop, int fd, int ready, void *arg)
+{
+    run_ctx *rc = arg;
+    (void)loop, (void)fd, (void)ready;
+    handle_signals(rc->d);
+    tick_soon(rc);
+}
+
+/* An RPC fd is ready: noted for mtd_rpc_dispatch after the turn. */
+static void on_rpc_fd(mt_loop *loop, int fd, int ready, void *arg)
+{
+    run_ctx *rc = arg;
+    (void)loop;
+    for (size_t i = 0; i < rc->n_rpc; i++)
+        if (rc->rpc_fds[i].fd == fd)
+            rc->rpc_fds[i].revents = (short)(((ready & MT_LOOP_READ) ? POLLIN : 0) |
+                                             ((ready & MT_LOOP_WRITE) ? POLLOUT : 0));
+}
+
+/* Watch what the RPC server wants this turn (its set changes as clients
+ * come and go and as output queues up); unwatch the rest. A client that
+ * wants neither reading nor writing is not watched until it does. */
+static void rpc_watch(run_ctx *rc)
+{
+    mtd_daemon *d = rc->d;
+    int now[RPC_FDS_MAX];
+    size_t n_now = 0;
+
+    rc->n_rpc = 0;
+    mtd_rpc_pollfds(d->rpc, rc->rpc_fds, RPC_FDS_MAX, &rc->n_rpc);
+    for (size_t i = 0; i < rc->n_rpc; i++) {
+        const struct pollfd *p = &rc->rpc_fds[i];
+        int mask = ((p->events & POLLIN) ? MT_LOOP_READ : 0) | ((p->events & POLLOUT) ? MT_LOOP_WRITE : 0);
+        if (!mask || mt_loop_watch(d->loop, p->fd, mask, on_rpc_fd, rc, NULL) != 0)
+            continue;
+        now[n_now++] = p->fd;
+    }
+    for (size_t i = 0; i < rc->n_watched; i++) {
+        int still = 0;
+        for (size_t k = 0; k < n_now && !still; k++)
+            still = now[k] == rc->rpc_watched[i];
+        if (!still)
+            mt_loop_unwatch(d->loop, rc->rpc_watched[i]);
+    }
+    memcpy(rc->rpc_watched, now, n_now * sizeof *now);
+    rc->n_watched = n_now;
+}
+
 /* Every module's state is gone: the shared parts go too. */
 static void close_shared(mtd_daemon *d)
 {
@@ -290,6 +402,7 @@ static void close_shared(mtd_daemon *d)
     mt_session_free(d->s);
     mt_store_close(d->st);
     mt_identity_free(d->id);
+    mt_loop_free(d->loop);
     for (int i = 0; i < 2; i++) {
         if (sig_pipe[i] >= 0)
             close(sig_pipe[i]);
@@ -304,10 +417,11 @@ int mtd_run(mtd_config *cfg)
     char msg[512];
     mt_error err;
     int status = 0;
-    enum { MAX_FDS = MTD_RPC_CLIENTS_MAX + 8 };
-    struct pollfd fds[MAX_FDS];
+    run_ctx rc;
 
     memset(d, 0, sizeof *d);
+    memset(&rc, 0, sizeof rc);
+    rc.d = d;
     d->cfg = cfg;
     d->start_ms = mt_now_ms();
     mtd_log_setup(cfg->log_level, cfg->log_syslog);
@@ -320,6 +434,11 @@ int mtd_run(mtd_config *cfg)
     snprintf(d->session_file, sizeof d->session_file, "%s/session.dat", cfg->state_dir);
     if (!(methods = mtd_modules_methods(&err))) {
         log_error("RPC methods: %s", err.message);
+        return 3;
+    }
+    if (mt_loop_new(&d->loop, &err) != 0) {
+        log_error("event loop: %s", err.message);
+        free(methods);
         return 3;
     }
     if (setup_signals() != 0 || make_dirs(d) != 0 || load_key(d) != 0)
@@ -336,40 +455,35 @@ int mtd_run(mtd_config *cfg)
     }
     if (open_session(d) != 0)
         goto fail;
+    if (mt_loop_watch(d->loop, mt_session_fd(d->s), MT_LOOP_READ, on_session, &rc, &err) != 0 ||
+        mt_loop_watch(d->loop, sig_pipe[0], MT_LOOP_READ, on_signal_pipe, &rc, &err) != 0) {
+        log_error("event loop: %s", err.message);
+        goto fail;
+    }
     if (mtd_modules_open(d, &err) != 0) {
         log_error("%s", err.message);
         goto fail;
     }
     log_info("mtd %s ready: socket %s, state %s", mt_version(), cfg->socket, cfg->state_dir);
 
+    tick_soon(&rc);
     while (!d->quit) {
-        size_t n = 0;
-        fds[n].fd = mt_session_fd(d->s);
-        fds[n++].events = POLLIN;
-        fds[n].fd = sig_pipe[0];
-        fds[n++].events = POLLIN;
-        mtd_rpc_pollfds(d->rpc, fds, MAX_FDS, &n);
-        int timeout = LOOP_TICK_MS, t2 = mt_session_next_timeout(d->s);
-        if (t2 >= 0 && t2 < timeout)
-            timeout = t2;
-        t2 = mtd_modules_timeout(d);
-        if (t2 >= 0 && t2 < timeout)
-            timeout = t2;
-        if (poll(fds, n, timeout) < 0 && errno != EINTR) {
-            log_error("poll: %s", strerror(errno));
+        rpc_watch(&rc);
+        if (mt_loop_once(d->loop, -1, &err) < 0) {
+            log_error("%s", err.message);
             status = 1;
             break;
         }
-        handle_signals(d);
-        mt_event ev;
-        memset(&ev, 0, sizeof ev);
-        for (int k = 0; k < 1000 && mt_session_next_event(d->s, &ev) == 1; k++) {
-            mtd_modules_event(d, &ev);
-            mt_event_clear(&ev);
+        int rpc_ready = 0;
+        for (size_t i = 0; i < rc.n_rpc; i++)
+            rpc_ready |= rc.rpc_fds[i].revents != 0;
+        if (rpc_ready) {
+            mtd_rpc_dispatch(d->rpc, rc.rpc_fds, rc.n_rpc);
+            tick_soon(&rc);
         }
-        mtd_rpc_dispatch(d->rpc, fds, n);
-        mtd_modules_tick(d);
     }
+    if (rc.failed)
+        status = 1;
 
     log_info("stopping");
     mtd_modules_close(d);

@@ -10,6 +10,7 @@
 #include "mt_capi.h"
 #include "mt_error.h"
 #include "mt_identity.h"
+#include "mt_loop.h"
 #include "store.h"
 #include "mtd.h"
 #include "rpc.h"
@@ -22,6 +23,7 @@ typedef struct mtd_daemon {
     mt_session   *s;
     mtd_rpc      *rpc;
     mt_identity  *id;
+    mt_loop      *loop;          /* the one event loop (daemon.c runs it) */
     char          index_dir[MTD_PATH_MAX + 16];
     char          seq_dir[MTD_PATH_MAX + 16];
     char          session_file[MTD_PATH_MAX + 16];
