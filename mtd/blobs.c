@@ -10,6 +10,9 @@
  * least recently used first when the store passes blob_cache_mb).
  * Fetches persist in the state store (table blob_fetch) and resume after a
  * restart from the blobs already on disk; pins are recorded there too.
+ *
+ * Calls go one way: blobs hands ingested files to publishing (publish.h)
+ * and is used by subscriptions (blobs.h); it never calls subscriptions.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -24,7 +27,8 @@
 
 #include <sodium.h>
 
-#include "daemon.h"
+#include "blobs.h"
+#include "module.h"
 #include "mt_blob.h"
 #include "mt_blobstore.h"
 #include "mt_blobswarm.h"
@@ -32,11 +36,48 @@
 #include "mt_json.h"
 #include "mt_util.h"
 #include "mt_wire.h"
+#include "params.h"
+#include "publish.h"
+#include "torrents.h"
 
 #define ANNOUNCE_RESCAN_MS (30 * 60 * 1000) /* re-announce every blob this often */
 #define EVICT_EVERY_MS     60000
 #define INGEST_PATHS_MAX   256
-#define PACK_KIND          2                /* torrent rows: a pack, added flat */
+#define PACK_KIND          MTD_TORRENT_PACK /* torrent rows: a pack, added flat */
+
+/* A blob fetch (subscription item or blob.fetch), persisted in the store. */
+typedef struct blob_fetch_rt {
+    int64_t       id;
+    int64_t       sub_id;      /* 0: started by RPC */
+    struct mt_blobfetch *f;    /* NULL once finished (state says how) */
+    int           state;       /* mt_blobfetch_state */
+    char          out[MTD_PATH_MAX + 300];
+    char          name[300];
+    char          error[256];
+    cJSON        *entry;       /* the FileEntry (holds chunk keys) */
+    char          peers[512];  /* comma list of extra mt-wire hosts */
+} blob_fetch_rt;
+
+struct ingest_job;
+
+typedef struct blobs_mod {
+    char                   blob_dir[MTD_PATH_MAX]; /* the mt-wire thread's copy */
+    struct mt_blobstore   *bs;
+    struct mt_wire_server *wire;
+    blob_fetch_rt         *fetches;
+    size_t                 n_fetches, cap_fetches;
+    int64_t                next_fetch_id;
+    struct ingest_job     *jobs;
+    char                 (*announce_ids)[65];
+    size_t                 n_announce, announce_cursor;
+    double                 announce_tokens;
+    int64_t                announce_ms, next_announce_scan_ms, next_evict_ms;
+} blobs_mod;
+
+static blobs_mod *B(mtd_daemon *d)
+{
+    return mtd_module_state(d, &mtd_mod_blobs);
+}
 
 /* ------------------------------------------------------------ ingest jobs */
 
@@ -118,6 +159,7 @@ static int job_new(mtd_daemon *d, const cJSON *files, ingest_job **out, char *ms
 /* Take the ticket, start the worker. */
 static int job_start(mtd_daemon *d, const mtd_rpc_call *call, ingest_job *j, char *msg, size_t cap)
 {
+    blobs_mod *bm = B(d);
     if (!call->id || mtd_rpc_defer(call, &j->ticket) != 0) {
         job_free(j);
         return snprintf(msg, cap, "ingesting files needs a request with an id, outside a batch"),
@@ -129,8 +171,8 @@ static int job_start(mtd_daemon *d, const mtd_rpc_call *call, ingest_job *j, cha
         job_free(j);
         return MTD_RPC_DEFERRED;
     }
-    j->next = d->jobs;
-    d->jobs = j;
+    j->next = bm->jobs;
+    bm->jobs = j;
     log_info("ingesting %zu file%s", j->n_paths, j->n_paths == 1 ? "" : "s");
     return MTD_RPC_DEFERRED;
 }
@@ -146,7 +188,7 @@ static int seed_own_pack(mtd_daemon *d, const uint8_t *torrent, size_t len, uint
     ap.torrent_len = len;
     ap.save_path = d->cfg->blob_dir;
     ap.flags = MT_ADD_SEED_MODE | MT_ADD_FLAT;
-    int rc = d_add_torrent(d, &ap, 0, "blobs", PACK_KIND, id, err);
+    int rc = torrents_add(d, &ap, 0, "blobs", PACK_KIND, id, err);
     return rc == MT_EEXIST ? 0 : rc;
 }
 
@@ -155,10 +197,11 @@ static int seed_own_pack(mtd_daemon *d, const uint8_t *torrent, size_t len, uint
  * fatal (the blobs exist). */
 static void pin(mtd_daemon *d, const char *tag, const char *const *ids, size_t n)
 {
+    blobs_mod *bm = B(d);
     mt_error err;
     if (mt_store_pin_add(d->st, tag, ids, n, &err) != 0)
         log_warn("cannot record %zu pins under %s: %s", n, tag, err.message);
-    if (mt_blobstore_pin(d->bs, tag, ids, n, &err) != 0)
+    if (mt_blobstore_pin(bm->bs, tag, ids, n, &err) != 0)
         log_warn("cannot pin %zu blobs under %s: %s", n, tag, err.message);
 }
 
@@ -169,6 +212,7 @@ static void pins_load(mtd_daemon *d)
     mt_pin_row *rows = NULL;
     const char **ids;
     size_t n = 0, i = 0, j;
+    blobs_mod *bm = B(d);
     mt_error err;
     if (mt_store_pin_list(d->st, NULL, &rows, &n, &err) != 0) {
         log_error("cannot read pins: %s", err.message);
@@ -178,7 +222,7 @@ static void pins_load(mtd_daemon *d)
     for (; ids && i < n; i = j) {
         for (j = i; j < n && strcmp(rows[j].tag, rows[i].tag) == 0; j++)
             ids[j - i] = rows[j].blob_id;
-        if (mt_blobstore_pin(d->bs, rows[i].tag, ids, j - i, &err) != 0)
+        if (mt_blobstore_pin(bm->bs, rows[i].tag, ids, j - i, &err) != 0)
             log_warn("cannot pin %zu blobs under %s: %s", j - i, rows[i].tag, err.message);
     }
     if (n && !ids)
@@ -240,7 +284,7 @@ static cJSON *entries_json(mt_fileentry **entries, size_t n)
 static void job_finish(mtd_daemon *d, ingest_job *j)
 {
     const cJSON *p = j->params;
-    char tag[128], msg[512], *magnet = NULL, hex[41];
+    char tag[128], *magnet = NULL, hex[41];
     uint8_t pack_id[20];
     mt_error err;
     int rc = j->rc;
@@ -297,14 +341,7 @@ static void job_finish(mtd_daemon *d, ingest_job *j)
     cJSON_DeleteItemFromObjectCaseSensitive(np, "pack");
     cJSON_DeleteItemFromObjectCaseSensitive(np, "blob_ws");
     cJSON_AddItemToObject(np, "entries", entries);
-    cJSON *result = NULL;
-    rc = pub_publish_params(d, np, NULL, &j->ticket, &result, msg, sizeof msg);
-    if (rc != MTD_RPC_DEFERRED) {
-        if (rc == 0)
-            mtd_rpc_reply(d->rpc, &j->ticket, result);
-        else
-            mtd_rpc_reply_error(d->rpc, &j->ticket, rc, msg);
-    }
+    pub_publish_held(d, np, &j->ticket);
     cJSON_Delete(np);
     free(magnet);
 }
@@ -312,7 +349,8 @@ static void job_finish(mtd_daemon *d, ingest_job *j)
 /* Reap finished workers. */
 static void jobs_tick(mtd_daemon *d)
 {
-    for (ingest_job **pp = &d->jobs; *pp;) {
+    blobs_mod *bm = B(d);
+    for (ingest_job **pp = &bm->jobs; *pp;) {
         ingest_job *j = *pp;
         pthread_mutex_lock(&j->mu);
         int done = j->done;
@@ -324,7 +362,7 @@ static void jobs_tick(mtd_daemon *d)
         pthread_join(j->thread, NULL);
         *pp = j->next;
         job_finish(d, j);
-        d->next_announce_scan_ms = 0; /* new blobs: announce them soon */
+        bm->next_announce_scan_ms = 0; /* new blobs: announce them soon */
         job_free(j);
     }
 }
@@ -341,12 +379,13 @@ static const char *state_name(int st)
  * file. */
 static void fetches_save(mtd_daemon *d)
 {
-    mt_fetch_row *rows = d->n_fetches ? calloc(d->n_fetches, sizeof *rows) : NULL;
+    blobs_mod *bm = B(d);
+    mt_fetch_row *rows = bm->n_fetches ? calloc(bm->n_fetches, sizeof *rows) : NULL;
     mt_error err;
     size_t n = 0;
-    int ok = rows || !d->n_fetches;
-    for (size_t i = 0; ok && i < d->n_fetches; i++, n++) {
-        blob_fetch_rt *b = &d->fetches[i];
+    int ok = rows || !bm->n_fetches;
+    for (size_t i = 0; ok && i < bm->n_fetches; i++, n++) {
+        blob_fetch_rt *b = &bm->fetches[i];
         mt_fetch_row *r = &rows[i];
         r->id = b->id;
         r->sub_id = b->sub_id;
@@ -393,17 +432,18 @@ static int fetch_engine_start(mtd_daemon *d, blob_fetch_rt *b, mt_error *err)
 
 static blob_fetch_rt *fetch_new(mtd_daemon *d)
 {
-    if (d->n_fetches == d->cap_fetches) {
-        size_t nc = d->cap_fetches ? d->cap_fetches * 2 : 8;
-        blob_fetch_rt *nf = realloc(d->fetches, nc * sizeof *nf);
+    blobs_mod *bm = B(d);
+    if (bm->n_fetches == bm->cap_fetches) {
+        size_t nc = bm->cap_fetches ? bm->cap_fetches * 2 : 8;
+        blob_fetch_rt *nf = realloc(bm->fetches, nc * sizeof *nf);
         if (!nf)
             return NULL;
-        d->fetches = nf;
-        d->cap_fetches = nc;
+        bm->fetches = nf;
+        bm->cap_fetches = nc;
     }
-    blob_fetch_rt *b = &d->fetches[d->n_fetches++];
+    blob_fetch_rt *b = &bm->fetches[bm->n_fetches++];
     memset(b, 0, sizeof *b);
-    b->id = ++d->next_fetch_id;
+    b->id = ++bm->next_fetch_id;
     b->state = MT_BLOBFETCH_RUNNING;
     return b;
 }
@@ -412,6 +452,7 @@ static blob_fetch_rt *fetch_new(mtd_daemon *d)
 static int fetch_add(mtd_daemon *d, int64_t sub_id, const cJSON *entry, const char *out, const char *peers,
                      int64_t *id, char *msg, size_t cap)
 {
+    blobs_mod *bm = B(d);
     mt_fileentry *fe = NULL;
     mt_error err;
     if (mt_fileentry_from_cjson(entry, &fe, &err) != 0)
@@ -430,7 +471,7 @@ static int fetch_add(mtd_daemon *d, int64_t sub_id, const cJSON *entry, const ch
     int rc = fetch_engine_start(d, b, &err);
     if (rc != 0) {
         cJSON_Delete(b->entry);
-        d->n_fetches--;
+        bm->n_fetches--;
         return snprintf(msg, cap, "%s", err.message), rc == MT_EEXIST ? MTD_RPC_EXISTS : MTD_RPC_REFUSED;
     }
     *id = b->id;
@@ -442,6 +483,7 @@ static int fetch_add(mtd_daemon *d, int64_t sub_id, const cJSON *entry, const ch
 /* A fetch ended: event, hook, record. */
 static void fetch_report(mtd_daemon *d, blob_fetch_rt *b)
 {
+    blobs_mod *bm = B(d);
     mt_blobfetch_progress pr;
     mt_error err;
     mt_blobfetch_get_progress(b->f, &pr);
@@ -474,7 +516,7 @@ static void fetch_report(mtd_daemon *d, blob_fetch_rt *b)
     d_emit(d, e);
     mt_blobfetch_free(b->f, 0);
     b->f = NULL;
-    d->next_announce_scan_ms = 0; /* fetched blobs are held now: announce them */
+    bm->next_announce_scan_ms = 0; /* fetched blobs are held now: announce them */
     /* The key material is no longer needed once the file is whole. */
     if (b->state == MT_BLOBFETCH_DONE) {
         const cJSON *sz = cJSON_GetObjectItemCaseSensitive(b->entry, "size");
@@ -488,6 +530,7 @@ static void fetch_report(mtd_daemon *d, blob_fetch_rt *b)
 
 static void fetches_load(mtd_daemon *d)
 {
+    blobs_mod *bm = B(d);
     mt_fetch_row *rows = NULL;
     size_t n = 0;
     mt_error err;
@@ -501,8 +544,8 @@ static void fetches_load(mtd_daemon *d)
         if (!b)
             break;
         b->id = r->id;
-        if (b->id > d->next_fetch_id)
-            d->next_fetch_id = b->id;
+        if (b->id > bm->next_fetch_id)
+            bm->next_fetch_id = b->id;
         b->sub_id = r->sub_id;
         snprintf(b->out, sizeof b->out, "%s", r->out);
         snprintf(b->name, sizeof b->name, "%s", r->name);
@@ -529,18 +572,21 @@ static void fetches_load(mtd_daemon *d)
     mt_free(rows);
 }
 
-int blobs_fetch_item(mtd_daemon *d, int64_t sub_id, const cJSON *entry, const char *save_dir, char *msg,
-                     size_t cap)
+int blobs_fetch_item(mtd_daemon *d, int64_t sub_id, const cJSON *entry, const char *save_dir, mt_error *err)
 {
     const cJSON *jn = cJSON_GetObjectItemCaseSensitive(entry, "name");
-    char fname[256], out[MTD_PATH_MAX + 300];
+    char fname[256], out[MTD_PATH_MAX + 300], msg[512];
     int64_t id;
+    int rc;
     if (!cJSON_IsString(jn) || mt_filename_sanitize(jn->valuestring, fname, sizeof fname) != 0)
-        return snprintf(msg, cap, "FileEntry without a usable name"), -1;
+        return mt_error_set(err, MT_EINVAL, "FileEntry without a usable name");
     if (mkdir(save_dir, 0755) != 0 && errno != EEXIST)
-        return snprintf(msg, cap, "cannot create %s: %s", save_dir, strerror(errno)), -1;
+        return mt_error_set(err, MT_EIO, "cannot create %s: %s", save_dir, strerror(errno));
     snprintf(out, sizeof out, "%s/%s", save_dir, fname);
-    return fetch_add(d, sub_id, entry, out, NULL, &id, msg, cap) == 0 ? 0 : -1;
+    if ((rc = fetch_add(d, sub_id, entry, out, NULL, &id, msg, sizeof msg)) != 0)
+        return mt_error_set(err, rc == MTD_RPC_EXISTS ? MT_EEXIST : rc == MTD_RPC_REFUSED ? MT_EINVAL : MT_EIO,
+                            "%s", msg);
+    return 0;
 }
 
 /* --------------------------------------------------------------- announce */
@@ -548,6 +594,7 @@ int blobs_fetch_item(mtd_daemon *d, int64_t sub_id, const cJSON *entry, const ch
 /* Refill the list of held blob ids (a directory scan). */
 static void announce_rescan(mtd_daemon *d)
 {
+    blobs_mod *bm = B(d);
     DIR *dir = opendir(d->cfg->blob_dir);
     struct dirent *de;
     size_t n = 0, cap = 0;
@@ -568,36 +615,37 @@ static void announce_rescan(mtd_daemon *d)
         memcpy(ids[n++], de->d_name, 65);
     }
     closedir(dir);
-    free(d->announce_ids);
-    d->announce_ids = ids;
-    d->n_announce = n;
-    d->announce_cursor = 0;
+    free(bm->announce_ids);
+    bm->announce_ids = ids;
+    bm->n_announce = n;
+    bm->announce_cursor = 0;
 }
 
 /* Announce held blobs by id with the mt-wire port, at most
  * wire_announce_rate a minute (a token bucket), cycling through them. */
 static void announce_tick(mtd_daemon *d)
 {
+    blobs_mod *bm = B(d);
     int64_t now = mt_now_ms();
     int port;
-    if (!d->wire || d->cfg->wire_announce_rate <= 0 || !mt_session_dht_running(d->s))
+    if (!bm->wire || d->cfg->wire_announce_rate <= 0 || !mt_session_dht_running(d->s))
         return;
-    if (now >= d->next_announce_scan_ms) {
+    if (now >= bm->next_announce_scan_ms) {
         announce_rescan(d);
-        d->next_announce_scan_ms = now + ANNOUNCE_RESCAN_MS;
+        bm->next_announce_scan_ms = now + ANNOUNCE_RESCAN_MS;
     }
     double rate = d->cfg->wire_announce_rate / 60000.0;
-    if (d->announce_ms)
-        d->announce_tokens += (double)(now - d->announce_ms) * rate;
-    d->announce_ms = now;
-    if (d->announce_tokens > d->cfg->wire_announce_rate)
-        d->announce_tokens = d->cfg->wire_announce_rate;
-    port = mt_wire_server_port(d->wire);
-    while (d->announce_tokens >= 1.0 && d->announce_cursor < d->n_announce) {
+    if (bm->announce_ms)
+        bm->announce_tokens += (double)(now - bm->announce_ms) * rate;
+    bm->announce_ms = now;
+    if (bm->announce_tokens > d->cfg->wire_announce_rate)
+        bm->announce_tokens = d->cfg->wire_announce_rate;
+    port = mt_wire_server_port(bm->wire);
+    while (bm->announce_tokens >= 1.0 && bm->announce_cursor < bm->n_announce) {
         uint8_t ih[20];
-        if (mt_blob_dht_key(d->announce_ids[d->announce_cursor++], ih) == 0)
+        if (mt_blob_dht_key(bm->announce_ids[bm->announce_cursor++], ih) == 0)
             mt_dht_announce(d->s, ih, port, NULL);
-        d->announce_tokens -= 1.0;
+        bm->announce_tokens -= 1.0;
     }
 }
 
@@ -607,18 +655,18 @@ static void announce_tick(mtd_daemon *d)
  * it touches the file directly rather than the store object. */
 static void wire_served(void *ud, const char *id)
 {
-    mtd_daemon *d = ud;
+    const blobs_mod *bm = ud;
     char path[MTD_PATH_MAX + 80];
-    snprintf(path, sizeof path, "%s/%s", d->cfg->blob_dir, id);
+    snprintf(path, sizeof path, "%s/%s", bm->blob_dir, id);
     utimensat(AT_FDCWD, path, NULL, 0);
 }
 
 /* Spare blobs a running fetch reads or a pack we seed holds. */
 static int keep_blob(void *ud, const char *id)
 {
-    mtd_daemon *d = ud;
-    for (size_t i = 0; i < d->n_fetches; i++) {
-        blob_fetch_rt *b = &d->fetches[i];
+    const blobs_mod *bm = ud;
+    for (size_t i = 0; i < bm->n_fetches; i++) {
+        blob_fetch_rt *b = &bm->fetches[i];
         if (!b->f)
             continue;
         const cJSON *chunks = cJSON_GetObjectItemCaseSensitive(b->entry, "chunks"), *c;
@@ -633,74 +681,82 @@ static int keep_blob(void *ud, const char *id)
 
 static void evict_tick(mtd_daemon *d)
 {
+    blobs_mod *bm = B(d);
     int64_t now = mt_now_ms();
     uint64_t freed = 0;
     mt_error err;
-    if (d->cfg->blob_cache_mb <= 0 || now < d->next_evict_ms)
+    if (d->cfg->blob_cache_mb <= 0 || now < bm->next_evict_ms)
         return;
-    d->next_evict_ms = now + EVICT_EVERY_MS;
-    int rc = mt_blobstore_evict(d->bs, 0, keep_blob, d, &freed, &err);
+    bm->next_evict_ms = now + EVICT_EVERY_MS;
+    int rc = mt_blobstore_evict(bm->bs, 0, keep_blob, bm, &freed, &err);
     if (freed)
         log_info("blob store over its cap: evicted %llu bytes of unpinned blobs", (unsigned long long)freed);
     if (rc == MT_ETOOBIG)
         log_warn("blob store is over blob_cache_mb and everything left is pinned or in use");
 }
 
-int blobs_open(mtd_daemon *d)
+static int mod_open(mtd_daemon *d, void **state, mt_error *err)
 {
-    mt_error err;
+    blobs_mod *bm = calloc(1, sizeof *bm);
     uint64_t cap = (uint64_t)d->cfg->blob_cache_mb * 1024 * 1024;
-    if (mt_blobstore_open(d->cfg->blob_dir, cap, &d->bs, &err) != 0) {
-        log_error("blob store %s: %s", d->cfg->blob_dir, err.message);
-        return -1;
+    mt_error e;
+    int rc;
+    if (!bm)
+        return mt_error_set(err, MT_ENOMEM, "out of memory");
+    snprintf(bm->blob_dir, sizeof bm->blob_dir, "%s", d->cfg->blob_dir);
+    if ((rc = mt_blobstore_open(d->cfg->blob_dir, cap, &bm->bs, &e)) != 0) {
+        mt_error_set(err, rc, "blob store %s: %s", d->cfg->blob_dir, e.message);
+        free(bm);
+        return rc;
     }
     if (d->cfg->wire_listen[0]) {
         mt_wire_server_config wc;
         mt_wire_server_config_init(&wc);
         wc.listen = d->cfg->wire_listen;
-        wc.blob_dir = d->cfg->blob_dir;
+        wc.blob_dir = bm->blob_dir;
         wc.served = wire_served;
-        wc.ud = d;
-        if (mt_wire_server_start(&wc, &d->wire, &err) != 0) {
-            log_error("mt-wire server on %s: %s", d->cfg->wire_listen, err.message);
-            mt_blobstore_close(d->bs);
-            d->bs = NULL;
-            return -1;
+        wc.ud = bm; /* the server thread sees only this (blob_dir) */
+        if ((rc = mt_wire_server_start(&wc, &bm->wire, &e)) != 0) {
+            mt_error_set(err, rc, "mt-wire server on %s: %s", d->cfg->wire_listen, e.message);
+            mt_blobstore_close(bm->bs);
+            free(bm);
+            return rc;
         }
-        log_info("mt-wire server listening on port %d", mt_wire_server_port(d->wire));
+        log_info("mt-wire server listening on port %d", mt_wire_server_port(bm->wire));
     }
+    *state = bm; /* pins_load and fetches_load reach it through B() */
     pins_load(d);
     fetches_load(d);
     return 0;
 }
 
-void blobs_close(mtd_daemon *d)
+static void mod_close(mtd_daemon *d, void *state)
 {
-    while (d->jobs) {
-        ingest_job *j = d->jobs;
-        d->jobs = j->next;
+    blobs_mod *bm = state;
+    if (!bm)
+        return;
+    while (bm->jobs) {
+        ingest_job *j = bm->jobs;
+        bm->jobs = j->next;
         pthread_join(j->thread, NULL); /* ingest is bounded by the files */
         mtd_rpc_reply_error(d->rpc, &j->ticket, MTD_RPC_UNAVAILABLE, "the daemon is shutting down");
         job_free(j);
     }
-    for (size_t i = 0; i < d->n_fetches; i++) {
-        mt_blobfetch_free(d->fetches[i].f, 0); /* .mtpart kept: resumes next start */
-        cJSON_Delete(d->fetches[i].entry);
+    for (size_t i = 0; i < bm->n_fetches; i++) {
+        mt_blobfetch_free(bm->fetches[i].f, 0); /* .mtpart kept: resumes next start */
+        cJSON_Delete(bm->fetches[i].entry);
     }
-    free(d->fetches);
-    d->fetches = NULL;
-    d->n_fetches = 0;
-    mt_wire_server_stop(d->wire);
-    d->wire = NULL;
-    mt_blobstore_close(d->bs);
-    d->bs = NULL;
-    free(d->announce_ids);
-    d->announce_ids = NULL;
+    free(bm->fetches);
+    mt_wire_server_stop(bm->wire);
+    mt_blobstore_close(bm->bs);
+    free(bm->announce_ids);
+    free(bm);
 }
 
 /* Pin a seeded pack's blobs once its file list is known. */
 static void pin_seeded_pack(mtd_daemon *d, const uint8_t id[20])
 {
+    blobs_mod *bm = B(d);
     mt_torrent_row row;
     int count = 0;
     char tag[64], hex[41];
@@ -724,26 +780,28 @@ static void pin_seeded_pack(mtd_daemon *d, const uint8_t id[20])
     snprintf(tag, sizeof tag, "seed:%s", hex);
     if (n) {
         pin(d, tag, ptrs, n);
-        d->next_announce_scan_ms = 0;
+        bm->next_announce_scan_ms = 0;
     }
     free(ids);
     free(ptrs);
 }
 
-void blobs_event(mtd_daemon *d, const mt_event *ev)
+static void mod_event(mtd_daemon *d, void *state, const mt_event *ev)
 {
-    for (size_t i = 0; i < d->n_fetches; i++)
-        if (d->fetches[i].f && mt_blobfetch_event(d->fetches[i].f, ev))
-            log_debug("blob fetch %lld: %s event", (long long)d->fetches[i].id, mt_event_type_name(ev->type));
+    blobs_mod *bm = state;
+    for (size_t i = 0; i < bm->n_fetches; i++)
+        if (bm->fetches[i].f && mt_blobfetch_event(bm->fetches[i].f, ev))
+            log_debug("blob fetch %lld: %s event", (long long)bm->fetches[i].id, mt_event_type_name(ev->type));
     if (ev->type == MT_EVENT_TORRENT_METADATA || ev->type == MT_EVENT_TORRENT_FINISHED)
         pin_seeded_pack(d, ev->target);
 }
 
-void blobs_tick(mtd_daemon *d)
+static void mod_tick(mtd_daemon *d, void *state)
 {
+    blobs_mod *bm = state;
     jobs_tick(d);
-    for (size_t i = 0; i < d->n_fetches; i++) {
-        blob_fetch_rt *b = &d->fetches[i];
+    for (size_t i = 0; i < bm->n_fetches; i++) {
+        blob_fetch_rt *b = &bm->fetches[i];
         if (!b->f)
             continue;
         mt_blobfetch_tick(b->f);
@@ -754,19 +812,21 @@ void blobs_tick(mtd_daemon *d)
     evict_tick(d);
 }
 
-int blobs_timeout(mtd_daemon *d)
+static int mod_timeout(mtd_daemon *d, void *state)
 {
+    blobs_mod *bm = state;
+    (void)d;
     int t = -1;
-    if (d->jobs)
+    if (bm->jobs)
         t = 50;
-    for (size_t i = 0; i < d->n_fetches; i++) {
-        int ft = d->fetches[i].f ? mt_blobfetch_timeout(d->fetches[i].f) : -1;
+    for (size_t i = 0; i < bm->n_fetches; i++) {
+        int ft = bm->fetches[i].f ? mt_blobfetch_timeout(bm->fetches[i].f) : -1;
         if (ft >= 0 && (t < 0 || ft < t))
             t = ft;
     }
     /* Fetches may finish on an event: look again soon after one. */
-    for (size_t i = 0; i < d->n_fetches; i++)
-        if (d->fetches[i].f && mt_blobfetch_get_state(d->fetches[i].f) != MT_BLOBFETCH_RUNNING)
+    for (size_t i = 0; i < bm->n_fetches; i++)
+        if (bm->fetches[i].f && mt_blobfetch_get_state(bm->fetches[i].f) != MT_BLOBFETCH_RUNNING)
             t = 0;
     return t;
 }
@@ -789,8 +849,10 @@ int blobs_publish_files(mtd_daemon *d, const mtd_rpc_call *call, char *msg, size
     return job_start(d, call, j, msg, cap);
 }
 
-int blobs_m_ingest(mtd_daemon *d, const mtd_rpc_call *call, cJSON **result, char *msg, size_t cap)
+HANDLER(m_blob_ingest)
 {
+    mtd_daemon *d = ctx;
+    (void)data;
     ingest_job *j = NULL;
     const cJSON *ws = cJSON_GetObjectItemCaseSensitive(call->params, "ws"), *x;
     const cJSON *pk = cJSON_GetObjectItemCaseSensitive(call->params, "pack");
@@ -812,8 +874,10 @@ int blobs_m_ingest(mtd_daemon *d, const mtd_rpc_call *call, cJSON **result, char
     return job_start(d, call, j, msg, cap);
 }
 
-int blobs_m_fetch(mtd_daemon *d, const mtd_rpc_call *call, cJSON **result, char *msg, size_t cap)
+HANDLER(m_blob_fetch)
 {
+    mtd_daemon *d = ctx;
+    (void)data;
     const cJSON *entry = cJSON_GetObjectItemCaseSensitive(call->params, "entry");
     const cJSON *out = cJSON_GetObjectItemCaseSensitive(call->params, "out");
     const cJSON *peers = cJSON_GetObjectItemCaseSensitive(call->params, "peers"), *x;
@@ -843,12 +907,15 @@ int blobs_m_fetch(mtd_daemon *d, const mtd_rpc_call *call, cJSON **result, char 
     return 0;
 }
 
-int blobs_m_fetches(mtd_daemon *d, const mtd_rpc_call *call, cJSON **result, char *msg, size_t cap)
+HANDLER(m_blob_fetches)
 {
+    mtd_daemon *d = ctx;
+    (void)data;
+    blobs_mod *bm = B(d);
     (void)call, (void)msg, (void)cap;
     cJSON *arr = cJSON_CreateArray();
-    for (size_t i = 0; i < d->n_fetches; i++) {
-        blob_fetch_rt *b = &d->fetches[i];
+    for (size_t i = 0; i < bm->n_fetches; i++) {
+        blob_fetch_rt *b = &bm->fetches[i];
         cJSON *o = cJSON_CreateObject();
         mt_blobfetch_progress pr;
         memset(&pr, 0, sizeof pr);
@@ -898,12 +965,15 @@ static void tag_cb(void *ud, const char *tag, size_t n_ids, size_t n_present)
     cJSON_AddItemToArray(ud, o);
 }
 
-int blobs_m_store(mtd_daemon *d, const mtd_rpc_call *call, cJSON **result, char *msg, size_t cap)
+HANDLER(m_blob_store)
 {
+    mtd_daemon *d = ctx;
+    (void)data;
+    blobs_mod *bm = B(d);
     mt_blobstore_usage u;
     mt_error err;
     (void)call;
-    if (mt_blobstore_get_usage(d->bs, &u, &err) != 0)
+    if (mt_blobstore_get_usage(bm->bs, &u, &err) != 0)
         return snprintf(msg, cap, "%s", err.message), MTD_RPC_INTERNAL_ERROR;
     cJSON *r = cJSON_CreateObject();
     cJSON_AddStringToObject(r, "dir", d->cfg->blob_dir);
@@ -913,12 +983,12 @@ int blobs_m_store(mtd_daemon *d, const mtd_rpc_call *call, cJSON **result, char 
     cJSON_AddNumberToObject(r, "pinned_bytes", (double)u.pinned_bytes);
     cJSON_AddNumberToObject(r, "pinned_blobs", (double)u.pinned_blobs);
     cJSON *tags = cJSON_AddArrayToObject(r, "tags");
-    mt_blobstore_list_pins(d->bs, tag_cb, tags, NULL);
-    if (d->wire) {
+    mt_blobstore_list_pins(bm->bs, tag_cb, tags, NULL);
+    if (bm->wire) {
         mt_wire_server_stats ws;
-        mt_wire_server_get_stats(d->wire, &ws);
+        mt_wire_server_get_stats(bm->wire, &ws);
         cJSON *w = cJSON_AddObjectToObject(r, "wire");
-        cJSON_AddNumberToObject(w, "port", mt_wire_server_port(d->wire));
+        cJSON_AddNumberToObject(w, "port", mt_wire_server_port(bm->wire));
         cJSON_AddNumberToObject(w, "accepted", (double)ws.accepted);
         cJSON_AddNumberToObject(w, "blobs_served", (double)ws.blobs_served);
         cJSON_AddNumberToObject(w, "bytes_sent", (double)ws.bytes_sent);
@@ -930,8 +1000,10 @@ int blobs_m_store(mtd_daemon *d, const mtd_rpc_call *call, cJSON **result, char 
     return 0;
 }
 
-int blobs_m_seed(mtd_daemon *d, const mtd_rpc_call *call, cJSON **result, char *msg, size_t cap)
+HANDLER(m_blob_seed)
 {
+    mtd_daemon *d = ctx;
+    (void)data;
     const cJSON *mag = cJSON_GetObjectItemCaseSensitive(call->params, "magnet");
     mt_add_params ap;
     mt_error err;
@@ -943,7 +1015,7 @@ int blobs_m_seed(mtd_daemon *d, const mtd_rpc_call *call, cJSON **result, char *
     ap.magnet = mag->valuestring;
     ap.save_path = d->cfg->blob_dir;
     ap.flags = MT_ADD_FLAT;
-    int rc = d_add_torrent(d, &ap, 0, "blobs", PACK_KIND, id, &err);
+    int rc = torrents_add(d, &ap, 0, "blobs", PACK_KIND, id, &err);
     if (rc != 0)
         return snprintf(msg, cap, "%s", err.message), rc == MT_EEXIST ? MTD_RPC_EXISTS : MTD_RPC_REFUSED;
     mt_hex_encode(id, 20, hex);
@@ -953,3 +1025,22 @@ int blobs_m_seed(mtd_daemon *d, const mtd_rpc_call *call, cJSON **result, char *
     *result = r;
     return 0;
 }
+
+static const mtd_rpc_method blob_methods[] = {
+    { "blob.ingest", m_blob_ingest },
+    { "blob.fetch", m_blob_fetch },
+    { "blob.fetches", m_blob_fetches },
+    { "blob.store", m_blob_store },
+    { "blob.seed", m_blob_seed },
+    { NULL, NULL }
+};
+
+const mtd_module mtd_mod_blobs = {
+    .name = "blobs",
+    .open = mod_open,
+    .close = mod_close,
+    .on_event = mod_event,
+    .next_timeout = mod_timeout,
+    .tick = mod_tick,
+    .methods = blob_methods,
+};

@@ -6,6 +6,10 @@
  * The sequence is reserved (mt_seq, fsync'd) and the signed manifest and
  * item stored before the first put, so a crash can neither reuse a
  * sequence for different content nor lose a published feed.
+ *
+ * Publishing knows nothing of blobs: the blobs module ingests files and
+ * hands the FileEntries over through publish.h (blobs -> publishing, one
+ * way).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
@@ -14,7 +18,9 @@
 
 #include <sodium.h>
 
-#include "daemon.h"
+#include "module.h"
+#include "mt_feedaddr.h"
+#include "mt_feedindex.h"
 #include "mt_push.h"
 #include "mt_bencode.h"
 #include "mt_json.h"
@@ -22,9 +28,34 @@
 #include "mt_pointer.h"
 #include "mt_seq.h"
 #include "mt_util.h"
+#include "params.h"
+#include "publish.h"
+#include "torrents.h"
 
 #define REPUBLISH_CHECK_MS 10000
 #define FAILED_PUT_RETRY_MS 60000
+
+/* A DHT put whose outcome an RPC caller (or the republish timer) awaits. */
+typedef struct pending_put {
+    uint8_t         target[20];
+    int             has_ticket;
+    mtd_rpc_ticket  ticket;
+    char            name[65];
+    int64_t         seq;
+    cJSON          *result;      /* reply to complete with "nodes" */
+} pending_put;
+
+typedef struct publish_mod {
+    pending_put *puts;
+    size_t       n_puts, cap_puts;
+    int64_t      next_republish_check_ms;
+    uint64_t     pushes_sent;    /* new pointers pushed into the previous index swarm */
+} publish_mod;
+
+static publish_mod *P(mtd_daemon *d)
+{
+    return mtd_module_state(d, &mtd_mod_publish);
+}
 
 /* Feed address of one of our feeds (salt = name). */
 static void feed_address(mtd_daemon *d, const char *name, char *out, size_t cap)
@@ -267,18 +298,18 @@ static size_t ws_list(const cJSON *p, const char **ws, char *joined, size_t cap)
     return n;
 }
 
-static int add_put(mtd_daemon *d, const uint8_t target[20], const mtd_rpc_ticket *t, const char *name,
+static int add_put(publish_mod *pm, const uint8_t target[20], const mtd_rpc_ticket *t, const char *name,
                    int64_t seq, cJSON *result)
 {
-    if (d->n_puts == d->cap_puts) {
-        size_t nc = d->cap_puts ? d->cap_puts * 2 : 8;
-        pending_put *np = realloc(d->puts, nc * sizeof *np);
+    if (pm->n_puts == pm->cap_puts) {
+        size_t nc = pm->cap_puts ? pm->cap_puts * 2 : 8;
+        pending_put *np = realloc(pm->puts, nc * sizeof *np);
         if (!np)
             return -1;
-        d->puts = np;
-        d->cap_puts = nc;
+        pm->puts = np;
+        pm->cap_puts = nc;
     }
-    pending_put *pp = &d->puts[d->n_puts++];
+    pending_put *pp = &pm->puts[pm->n_puts++];
     memset(pp, 0, sizeof *pp);
     memcpy(pp->target, target, 20);
     if (t) {
@@ -312,16 +343,34 @@ static int feed_read_key(mtd_daemon *d, const cJSON *p, const char *name, uint8_
     return have;
 }
 
+static int publish_params(mtd_daemon *d, const cJSON *p, const mtd_rpc_call *call, const mtd_rpc_ticket *held,
+                          cJSON **result, char *msg, size_t cap);
+
 int pub_publish(mtd_daemon *d, const mtd_rpc_call *call, cJSON **result, char *msg, size_t cap)
 {
-    if (cJSON_GetObjectItemCaseSensitive(call->params, "files"))
-        return blobs_publish_files(d, call, msg, cap);
-    return pub_publish_params(d, call->params, call, NULL, result, msg, cap);
+    return publish_params(d, call->params, call, NULL, result, msg, cap);
 }
 
-int pub_publish_params(mtd_daemon *d, const cJSON *p, const mtd_rpc_call *call, const mtd_rpc_ticket *held,
-                       cJSON **result, char *msg, size_t cap)
+void pub_publish_held(mtd_daemon *d, const cJSON *params, mtd_rpc_ticket *held)
 {
+    char msg[512];
+    cJSON *result = NULL;
+    int rc = publish_params(d, params, NULL, held, &result, msg, sizeof msg);
+    if (rc == MTD_RPC_DEFERRED)
+        return;
+    if (rc == 0)
+        mtd_rpc_reply(d->rpc, held, result);
+    else
+        mtd_rpc_reply_error(d->rpc, held, rc, msg);
+}
+
+/* feed.publish with its parameters p; answers through held (a ticket taken
+ * earlier, e.g. before ingesting files) when given, else defers call.
+ * With held, errors are returned and the caller answers the ticket. */
+static int publish_params(mtd_daemon *d, const cJSON *p, const mtd_rpc_call *call, const mtd_rpc_ticket *held,
+                          cJSON **result, char *msg, size_t cap)
+{
+    publish_mod *pm = P(d);
     const cJSON *jn = cJSON_GetObjectItemCaseSensitive(p, "name");
     const char *name = cJSON_IsString(jn) ? jn->valuestring : "";
     int is_inline = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(p, "inline"));
@@ -381,7 +430,7 @@ int pub_publish_params(mtd_daemon *d, const cJSON *p, const mtd_rpc_call *call, 
             ap.torrent_len = torrent_len;
             ap.save_path = save;
             ap.flags = MT_ADD_SEED_MODE;
-            rc = d_add_torrent(d, &ap, 0, "", 1, id, &err);
+            rc = torrents_add(d, &ap, 0, "", MTD_TORRENT_INDEX, id, &err);
             if (rc == MT_EEXIST)
                 rc = 0;
         }
@@ -412,13 +461,13 @@ int pub_publish_params(mtd_daemon *d, const cJSON *p, const mtd_rpc_call *call, 
         int queued = 0;
         if (mt_push_send(d->s, old.ih, pk, (const uint8_t *)name, strlen(name), seq, pub.v, pub.v_len, pub.sig,
                          NULL, 0, &queued, NULL) == 0 && queued > 0) {
-            d->pushes_forwarded += (uint64_t)queued;
+            pm->pushes_sent += (uint64_t)queued;
             log_info("feed \"%s\": seq %lld pushed to %d peers", name, (long long)seq, queued);
         }
     }
     /* The previous index is no longer the latest: stop seeding it. */
     if (has_old && !old.is_inline && (is_inline || memcmp(old.ih, pub.ih, 20) != 0))
-        d_retire_index(d, old.ih);
+        torrents_retire_index(d, old.ih);
 
     feed_address(d, name, address, sizeof address);
     cJSON *r = cJSON_CreateObject();
@@ -449,23 +498,24 @@ int pub_publish_params(mtd_daemon *d, const cJSON *p, const mtd_rpc_call *call, 
     if (held || (call && call->id && mtd_rpc_defer(call, &t) == 0)) {
         if (held)
             t = *held;
-        if (add_put(d, target, &t, name, seq, r) == 0)
+        if (add_put(pm, target, &t, name, seq, r) == 0)
             return MTD_RPC_DEFERRED;
         mtd_rpc_reply(d->rpc, &t, r);
         return MTD_RPC_DEFERRED;
     }
-    add_put(d, target, NULL, name, seq, NULL);
+    add_put(pm, target, NULL, name, seq, NULL);
     *result = r;
     return 0;
 }
 
 /* A DHT put finished: complete the RPC that started it, note the time. */
-void pub_event(mtd_daemon *d, const mt_event *ev)
+static void mod_event(mtd_daemon *d, void *state, const mt_event *ev)
 {
+    publish_mod *pm = state;
     if (ev->type != MT_EVENT_DHT_PUT)
         return;
-    for (size_t i = 0; i < d->n_puts; i++) {
-        pending_put *pp = &d->puts[i];
+    for (size_t i = 0; i < pm->n_puts; i++) {
+        pending_put *pp = &pm->puts[i];
         if (memcmp(pp->target, ev->target, 20) != 0)
             continue;
         mt_store_pub_set_put(d->st, pp->name, mt_identity_public_key(d->id), mt_wall_ms(),
@@ -490,23 +540,24 @@ void pub_event(mtd_daemon *d, const mt_event *ev)
             mtd_rpc_reply(d->rpc, &pp->ticket, pp->result);
         else
             cJSON_Delete(pp->result);
-        d->puts[i] = d->puts[--d->n_puts];
+        pm->puts[i] = pm->puts[--pm->n_puts];
         i--;
     }
 }
 
 /* Republish our feeds: every republish_interval, sooner after a put that
  * reached no node. */
-void pub_tick(mtd_daemon *d)
+static void mod_tick(mtd_daemon *d, void *state)
 {
+    publish_mod *pm = state;
     int64_t now = mt_now_ms(), wall = mt_wall_ms();
     mt_pub *pubs = NULL;
     size_t n = 0;
     uint8_t target[20];
 
-    if (now < d->next_republish_check_ms)
+    if (now < pm->next_republish_check_ms)
         return;
-    d->next_republish_check_ms = now + REPUBLISH_CHECK_MS;
+    pm->next_republish_check_ms = now + REPUBLISH_CHECK_MS;
     if (mt_store_pub_list(d->st, &pubs, &n, NULL) != 0)
         return;
     for (size_t i = 0; i < n; i++) {
@@ -515,13 +566,13 @@ void pub_tick(mtd_daemon *d)
         int due = age >= (int64_t)d->cfg->republish_interval * 1000 ||
                   (p->last_put_nodes == 0 && age >= FAILED_PUT_RETRY_MS);
         int busy = 0;
-        for (size_t k = 0; k < d->n_puts; k++)
-            if (strcmp(d->puts[k].name, p->name) == 0)
+        for (size_t k = 0; k < pm->n_puts; k++)
+            if (strcmp(pm->puts[k].name, p->name) == 0)
                 busy = 1;
         if (due && !busy && p->v &&
             mt_dht_put_signed(d->s, p->pk, (const uint8_t *)p->name, strlen(p->name), p->seq, p->v,
                               p->v_len, p->sig, target, NULL) == 0) {
-            add_put(d, target, NULL, p->name, p->seq, NULL);
+            add_put(pm, target, NULL, p->name, p->seq, NULL);
             log_debug("feed \"%s\": republishing seq %lld", p->name, (long long)p->seq);
         }
         mt_pub_clear(p);
@@ -529,7 +580,7 @@ void pub_tick(mtd_daemon *d)
     free(pubs);
 }
 
-cJSON *pub_list_json(mtd_daemon *d)
+static cJSON *list_json(mtd_daemon *d)
 {
     mt_pub *pubs = NULL;
     size_t n = 0;
@@ -574,3 +625,57 @@ cJSON *pub_list_json(mtd_daemon *d)
     free(pubs);
     return arr;
 }
+
+HANDLER(m_feed_list)
+{
+    mtd_daemon *d = ctx;
+    UNUSED_ARGS;
+    cJSON *r = cJSON_CreateObject();
+    cJSON_AddItemToObject(r, "feeds", list_json(d));
+    *result = r;
+    return 0;
+}
+
+static const mtd_rpc_method publish_methods[] = {
+    { "feed.list", m_feed_list },
+    { NULL, NULL }
+};
+
+uint64_t pub_pushes_sent(mtd_daemon *d)
+{
+    return P(d)->pushes_sent;
+}
+
+/* ---------------------------------------------------------------- module */
+
+static int mod_open(mtd_daemon *d, void **state, mt_error *err)
+{
+    (void)d;
+    if (!(*state = calloc(1, sizeof(publish_mod))))
+        return mt_error_set(err, MT_ENOMEM, "out of memory");
+    return 0;
+}
+
+/* Puts still awaited: their callers hear that we stop. */
+static void mod_close(mtd_daemon *d, void *state)
+{
+    publish_mod *pm = state;
+    if (!pm)
+        return;
+    for (size_t i = 0; i < pm->n_puts; i++) {
+        if (pm->puts[i].has_ticket)
+            mtd_rpc_reply_error(d->rpc, &pm->puts[i].ticket, MTD_RPC_UNAVAILABLE, "daemon shutting down");
+        cJSON_Delete(pm->puts[i].result);
+    }
+    free(pm->puts);
+    free(pm);
+}
+
+const mtd_module mtd_mod_publish = {
+    .name = "publishing",
+    .open = mod_open,
+    .close = mod_close,
+    .on_event = mod_event,
+    .tick = mod_tick,
+    .methods = publish_methods,
+};

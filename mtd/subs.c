@@ -6,6 +6,10 @@
  * before the manifest and its item rows are accepted in one transaction.
  * A crash in between makes the next poll see the same manifest again; its
  * torrents are found already present and are recorded, not added twice.
+ *
+ * The subscriptions module also serves one-off lookups (resolve) and
+ * pushed items (push): all of them are feed lookups, on one DHT budget's
+ * statistics. It fetches FileEntry items through blobs.h.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <ctype.h>
@@ -16,12 +20,76 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon.h"
+#include "blobs.h"
+#include "module.h"
+#include "mt_feedaddr.h"
+#include "mt_feedindex.h"
 #include "mt_push.h"
 #include "mt_json.h"
 #include "mt_manifest.h"
 #include "mt_pointer.h"
 #include "mt_util.h"
+#include "params.h"
+#include "subs.h"
+#include "torrents.h"
+
+#define MTD_MAX_ACTIVE_POLLS 16   /* feed lookups in flight at once */
+
+/* A subscription at runtime: schedule and the lookup in flight. */
+typedef struct sub_rt {
+    int64_t      id;
+    mt_feedaddr  addr;
+    int          interval_s;     /* 0: the daemon's default */
+    int64_t      next_poll_ms;   /* monotonic */
+    int64_t      next_poll_wall; /* same instant, wall clock (for status) */
+    int          sync_wanted;    /* poll at once, outside the budget */
+    mt_resolve  *res;
+    int64_t      last_republish_ms;
+    int64_t      forwarded_seq;  /* highest seq pushed on to other peers */
+    double       fwd_tokens;     /* forwards this feed may still make (push_feed_rate bucket) */
+    int64_t      fwd_refill_ms;  /* monotonic time fwd_tokens was last topped up */
+} sub_rt;
+
+/* A "resolve" RPC in flight. */
+typedef struct rpc_resolve {
+    mt_resolve     *res;
+    mtd_rpc_ticket  ticket;
+    char            address[MT_FEEDADDR_STR_MAX];
+} rpc_resolve;
+
+/* A new item whose .torrent goes to export_dir once metadata arrives. */
+typedef struct pending_export {
+    uint8_t id[20];
+    char    name[300];   /* sanitised file name, without extension */
+} pending_export;
+
+typedef struct subs_mod {
+    sub_rt       *subs;
+    size_t        n_subs, cap_subs;
+    size_t        poll_cursor;    /* round-robin start for due polls */
+    size_t        n_polling;      /* subscriptions with a lookup in flight */
+    int64_t       next_subs_tick_ms; /* scans of the schedule are paced */
+    double        dht_tokens;     /* token bucket for feed lookups */
+    int64_t       tokens_ms;
+    int           republish_tokens;
+    int64_t       republish_refill_ms;
+    rpc_resolve  *resolves;
+    size_t        n_resolves, cap_resolves;
+    pending_export *exports;
+    size_t        n_exports, cap_exports;
+    /* statistics */
+    uint64_t      dht_lookups;
+    uint64_t      pushes_received, pushes_accepted, pushes_forwarded, pushes_held;
+    uint64_t      polls_done;
+} subs_mod;
+
+static subs_mod *S(mtd_daemon *d)
+{
+    return mtd_module_state(d, &mtd_mod_subs);
+}
+
+static int subs_push(mtd_daemon *d, const mt_feedaddr *addr, int64_t seq, const uint8_t *v, size_t v_len,
+                     const uint8_t sig[64], char *reason, size_t cap);
 
 #define FIRST_POLL_SPREAD_MS 10000   /* spread start-up polls over this */
 #define SCHEDULE_TICK_MS 100         /* the schedule is scanned at most this often */
@@ -47,26 +115,28 @@ static void schedule(mtd_daemon *d, sub_rt *rt, int64_t delay_ms)
     (void)d;
 }
 
-sub_rt *subs_find(mtd_daemon *d, int64_t id)
+static sub_rt *subs_find(mtd_daemon *d, int64_t id)
 {
-    for (size_t i = 0; i < d->n_subs; i++)
-        if (d->subs[i].id == id)
-            return &d->subs[i];
+    subs_mod *sm = S(d);
+    for (size_t i = 0; i < sm->n_subs; i++)
+        if (sm->subs[i].id == id)
+            return &sm->subs[i];
     return NULL;
 }
 
 /* Start tracking a stored subscription; its first poll is due at once. */
-int subs_add_rt(mtd_daemon *d, const mt_sub *s)
+static int subs_add_rt(mtd_daemon *d, const mt_sub *s)
 {
-    if (d->n_subs == d->cap_subs) {
-        size_t nc = d->cap_subs ? d->cap_subs * 2 : 16;
-        sub_rt *ns = realloc(d->subs, nc * sizeof *ns);
+    subs_mod *sm = S(d);
+    if (sm->n_subs == sm->cap_subs) {
+        size_t nc = sm->cap_subs ? sm->cap_subs * 2 : 16;
+        sub_rt *ns = realloc(sm->subs, nc * sizeof *ns);
         if (!ns)
             return MT_ENOMEM;
-        d->subs = ns;
-        d->cap_subs = nc;
+        sm->subs = ns;
+        sm->cap_subs = nc;
     }
-    sub_rt *rt = &d->subs[d->n_subs++];
+    sub_rt *rt = &sm->subs[sm->n_subs++];
     memset(rt, 0, sizeof *rt);
     rt->id = s->id;
     memcpy(rt->addr.pk, s->pk, 32);
@@ -76,54 +146,69 @@ int subs_add_rt(mtd_daemon *d, const mt_sub *s)
     memcpy(rt->addr.read_key, s->read_key, 32);
     rt->interval_s = s->interval_s;
     schedule(d, rt, 0);
-    d->next_subs_tick_ms = 0;
+    sm->next_subs_tick_ms = 0;
     return 0;
 }
 
-void subs_remove_rt(mtd_daemon *d, int64_t id)
+static void subs_remove_rt(mtd_daemon *d, int64_t id)
 {
-    for (size_t i = 0; i < d->n_subs; i++) {
-        if (d->subs[i].id != id)
+    subs_mod *sm = S(d);
+    for (size_t i = 0; i < sm->n_subs; i++) {
+        if (sm->subs[i].id != id)
             continue;
-        mt_resolve_free(d->subs[i].res, 0);
-        d->subs[i] = d->subs[--d->n_subs];
+        mt_resolve_free(sm->subs[i].res, 0);
+        sm->subs[i] = sm->subs[--sm->n_subs];
         return;
     }
 }
 
-int subs_load(mtd_daemon *d, mt_error *err)
+/* Track every stored subscription. A store that cannot be read is logged,
+ * not fatal: torrents and publishing still work. */
+static int mod_open(mtd_daemon *d, void **state, mt_error *err)
 {
+    subs_mod *sm = calloc(1, sizeof *sm);
     mt_sub *all = NULL;
     size_t n = 0;
-    int rc = mt_store_sub_list(d->st, &all, &n, err);
-    if (rc != 0)
-        return rc;
+    mt_error e;
+    if (!sm)
+        return mt_error_set(err, MT_ENOMEM, "out of memory");
+    *state = sm;
+    if (mt_store_sub_list(d->st, &all, &n, &e) != 0) {
+        log_error("cannot load subscriptions: %s", e.message);
+        return 0;
+    }
     for (size_t i = 0; i < n; i++) {
         if (subs_add_rt(d, &all[i]) != 0)
             break;
         /* After a restart, spread the first polls instead of bursting. */
-        sub_rt *rt = &d->subs[d->n_subs - 1];
+        sub_rt *rt = &sm->subs[sm->n_subs - 1];
         schedule(d, rt, randombytes_uniform(FIRST_POLL_SPREAD_MS));
     }
     free(all);
-    d->dht_tokens = d->cfg->dht_budget;
-    d->tokens_ms = mt_now_ms();
-    d->republish_tokens = d->cfg->republish_budget;
-    d->republish_refill_ms = mt_now_ms();
+    sm->dht_tokens = d->cfg->dht_budget;
+    sm->tokens_ms = mt_now_ms();
+    sm->republish_tokens = d->cfg->republish_budget;
+    sm->republish_refill_ms = mt_now_ms();
     log_info("following %zu feeds", n);
     return 0;
 }
 
-void subs_free(mtd_daemon *d)
+/* Lookups stop; resolve callers hear that we stop. */
+static void mod_close(mtd_daemon *d, void *state)
 {
-    for (size_t i = 0; i < d->n_subs; i++)
-        mt_resolve_free(d->subs[i].res, 0);
-    free(d->subs);
-    d->subs = NULL;
-    free(d->exports);
-    d->exports = NULL;
-    d->n_exports = d->cap_exports = 0;
-    d->n_subs = d->cap_subs = 0;
+    subs_mod *sm = state;
+    if (!sm)
+        return;
+    for (size_t i = 0; i < sm->n_resolves; i++) {
+        mtd_rpc_reply_error(d->rpc, &sm->resolves[i].ticket, MTD_RPC_UNAVAILABLE, "daemon shutting down");
+        mt_resolve_free(sm->resolves[i].res, 0);
+    }
+    free(sm->resolves);
+    for (size_t i = 0; i < sm->n_subs; i++)
+        mt_resolve_free(sm->subs[i].res, 0);
+    free(sm->subs);
+    free(sm->exports);
+    free(sm);
 }
 
 /* ---------------------------------------------------------------- items */
@@ -235,6 +320,7 @@ static int export_torrent_now(mtd_daemon *d, const uint8_t id[20], const char *f
  * .magnet file, or as a .torrent once its metadata is known. */
 static void export_item(mtd_daemon *d, const char *name, const mt_item *it, const uint8_t *id)
 {
+    subs_mod *sm = S(d);
     char fname[300], body[8300];
     if (!d->cfg->export_dir[0] || it->kind != MT_ITEM_MAGNET)
         return;
@@ -243,17 +329,17 @@ static void export_item(mtd_daemon *d, const char *name, const mt_item *it, cons
     if (d->cfg->export_torrent && id) {
         if (export_torrent_now(d, id, fname) != MT_ESTATE)
             return;
-        if (d->n_exports == d->cap_exports) {
-            size_t nc = d->cap_exports ? d->cap_exports * 2 : 8;
-            pending_export *ne = realloc(d->exports, nc * sizeof *ne);
+        if (sm->n_exports == sm->cap_exports) {
+            size_t nc = sm->cap_exports ? sm->cap_exports * 2 : 8;
+            pending_export *ne = realloc(sm->exports, nc * sizeof *ne);
             if (!ne)
                 return;
-            d->exports = ne;
-            d->cap_exports = nc;
+            sm->exports = ne;
+            sm->cap_exports = nc;
         }
-        memcpy(d->exports[d->n_exports].id, id, 20);
-        snprintf(d->exports[d->n_exports].name, sizeof d->exports[0].name, "%s", fname);
-        d->n_exports++;
+        memcpy(sm->exports[sm->n_exports].id, id, 20);
+        snprintf(sm->exports[sm->n_exports].name, sizeof sm->exports[0].name, "%s", fname);
+        sm->n_exports++;
         return;
     }
     int n = snprintf(body, sizeof body, "%s\n", it->text);
@@ -262,16 +348,17 @@ static void export_item(mtd_daemon *d, const char *name, const mt_item *it, cons
 }
 
 /* Metadata arrived: write the .torrent files waiting for it. */
-void subs_export_event(mtd_daemon *d, const mt_event *ev)
+static void subs_export_event(mtd_daemon *d, const mt_event *ev)
 {
+    subs_mod *sm = S(d);
     if (ev->type != MT_EVENT_TORRENT_METADATA && ev->type != MT_EVENT_TORRENT_REMOVED)
         return;
-    for (size_t i = 0; i < d->n_exports; i++) {
-        if (memcmp(d->exports[i].id, ev->target, 20) != 0)
+    for (size_t i = 0; i < sm->n_exports; i++) {
+        if (memcmp(sm->exports[i].id, ev->target, 20) != 0)
             continue;
         if (ev->type == MT_EVENT_TORRENT_METADATA)
-            export_torrent_now(d, ev->target, d->exports[i].name);
-        d->exports[i] = d->exports[--d->n_exports];
+            export_torrent_now(d, ev->target, sm->exports[i].name);
+        sm->exports[i] = sm->exports[--sm->n_exports];
         i--;
     }
 }
@@ -334,7 +421,7 @@ static void act_on_item(mtd_daemon *d, const mt_sub *s, int64_t seq, const char 
         ap.save_path = save;
         if (s->add_paused)
             ap.flags |= MT_ADD_PAUSED;
-        int rc = d_add_torrent(d, &ap, s->id, s->category, 0, id, &err);
+        int rc = torrents_add(d, &ap, s->id, s->category, 0, id, &err);
         if (rc == MT_EEXIST) {
             memcpy(id, it->u.magnet.id, 20);
             rc = 0;
@@ -348,9 +435,9 @@ static void act_on_item(mtd_daemon *d, const mt_sub *s, int64_t seq, const char 
         memcpy(row->torrent_id, id, 20);
         mt_hex_encode(id, 20, tid);
     } else if (it->kind == MT_ITEM_FILE) {
-        char msg[512];
-        if (blobs_fetch_item(d, s->id, it->json, save, msg, sizeof msg) != 0) {
-            log_error("feed %lld: cannot fetch %s: %s", (long long)s->id, name, msg);
+        mt_error err;
+        if (blobs_fetch_item(d, s->id, it->json, save, &err) != 0) {
+            log_error("feed %lld: cannot fetch %s: %s", (long long)s->id, name, err.message);
             row->skipped = 1;
             return;
         }
@@ -512,14 +599,14 @@ static void apply_update(mtd_daemon *d, sub_rt *rt, mt_resolve *res)
         tr.kind = 1;
         tr.added_ms = mt_wall_ms();
         mt_store_torrent_add(d->st, &tr, NULL);
-        d_keep_index_links(d, r->ih, 1);
+        torrents_keep_index_links(d, r->ih, 1);
     }
     int rc = mt_store_accept(d->st, s.id, s.pk, s.salt, s.salt_len, &a, rows, n_rows, &err);
     if (rc != 0)
         log_error("feed %lld: cannot record seq %lld: %s", (long long)s.id, (long long)r->seq,
                   err.message);
     else if (s.has_index_ih && (r->is_inline || memcmp(s.index_ih, r->ih, 20) != 0))
-        d_retire_index(d, s.index_ih); /* after what we passed on through it has gone out */
+        torrents_retire_index(d, s.index_ih); /* after what we passed on through it has gone out */
 
     cJSON *e = d_event("feed.updated");
     cJSON_AddNumberToObject(e, "subscription", (double)s.id);
@@ -539,9 +626,10 @@ static void apply_update(mtd_daemon *d, sub_rt *rt, mt_resolve *res)
  * within the republish budget. */
 static void maybe_republish(mtd_daemon *d, sub_rt *rt)
 {
+    subs_mod *sm = S(d);
     mt_accepted a;
     int64_t now = mt_now_ms();
-    if (d->cfg->republish_budget <= 0 || d->republish_tokens <= 0 ||
+    if (d->cfg->republish_budget <= 0 || sm->republish_tokens <= 0 ||
         (rt->last_republish_ms && now - rt->last_republish_ms < (int64_t)d->cfg->republish_interval * 1000))
         return;
     memset(&a, 0, sizeof a);
@@ -549,7 +637,7 @@ static void maybe_republish(mtd_daemon *d, sub_rt *rt)
         return;
     if (a.v && mt_dht_put_signed(d->s, rt->addr.pk, rt->addr.salt, rt->addr.salt_len, a.seq, a.v,
                                  a.v_len, a.sig, NULL, NULL) == 0) {
-        d->republish_tokens--;
+        sm->republish_tokens--;
         rt->last_republish_ms = now;
         log_debug("feed %lld: republished seq %lld", (long long)rt->id, (long long)a.seq);
     }
@@ -559,6 +647,7 @@ static void maybe_republish(mtd_daemon *d, sub_rt *rt)
 /* A lookup ended: record the outcome, tell listeners, plan the next one. */
 static void finish_poll(mtd_daemon *d, sub_rt *rt)
 {
+    subs_mod *sm = S(d);
     mt_resolve *res = rt->res;
     mt_resolve_state state = mt_resolve_get_state(res);
     const char *why = NULL, *rej = NULL;
@@ -567,7 +656,7 @@ static void finish_poll(mtd_daemon *d, sub_rt *rt)
     int changed = state == MT_RESOLVE_DONE;
 
     rt->res = NULL;
-    d->polls_done++;
+    sm->polls_done++;
     int64_t rej_seq = 0;
     if (mt_resolve_rejected(res, &rej, &rej_seq) > 0) {
         if (mt_store_sub_get(d->st, rt->id, &s, NULL) == 0) {
@@ -615,6 +704,7 @@ static void finish_poll(mtd_daemon *d, sub_rt *rt)
  * awaited). */
 static int start_poll(mtd_daemon *d, sub_rt *rt, int skip_dht, mt_error *err)
 {
+    subs_mod *sm = S(d);
     mt_resolve_params p;
     int64_t seq = 0;
     mt_store_seq_get(d->st, rt->addr.pk, rt->addr.salt, rt->addr.salt_len, &seq, NULL);
@@ -627,14 +717,17 @@ static int start_poll(mtd_daemon *d, sub_rt *rt, int skip_dht, mt_error *err)
     p.skip_dht = skip_dht;
     int rc = mt_resolve_start(d->s, &p, &rt->res, err);
     if (rc == 0)
-        d->n_polling++;
+        sm->n_polling++;
     if (rc == 0 && !skip_dht)
-        d->dht_lookups++;
+        sm->dht_lookups++;
     return rc;
 }
 
-void subs_tick(mtd_daemon *d)
+static void resolves_tick(mtd_daemon *d, subs_mod *sm);
+
+static void mod_tick(mtd_daemon *d, void *state)
 {
+    subs_mod *sm = state;
     int64_t now = mt_now_ms();
     size_t active = 0;
     mt_error err;
@@ -642,22 +735,23 @@ void subs_tick(mtd_daemon *d)
     /* The loop wakes for every RPC line and engine event; scanning 10,000
      * subscriptions each time is wasted work. A sync or a new
      * subscription asks for the next scan at once. */
-    if (now < d->next_subs_tick_ms)
+    resolves_tick(d, sm);
+    if (now < sm->next_subs_tick_ms)
         return;
-    d->next_subs_tick_ms = now + SCHEDULE_TICK_MS;
+    sm->next_subs_tick_ms = now + SCHEDULE_TICK_MS;
 
     /* Token buckets: dht_budget lookups a minute, republish_budget re-puts
      * an hour; idle time does not bank more than one period's worth. */
-    d->dht_tokens += (double)(now - d->tokens_ms) * d->cfg->dht_budget / 60000.0;
-    if (d->dht_tokens > d->cfg->dht_budget)
-        d->dht_tokens = d->cfg->dht_budget;
-    d->tokens_ms = now;
-    if (now - d->republish_refill_ms >= 3600000) {
-        d->republish_tokens = d->cfg->republish_budget;
-        d->republish_refill_ms = now;
+    sm->dht_tokens += (double)(now - sm->tokens_ms) * d->cfg->dht_budget / 60000.0;
+    if (sm->dht_tokens > d->cfg->dht_budget)
+        sm->dht_tokens = d->cfg->dht_budget;
+    sm->tokens_ms = now;
+    if (now - sm->republish_refill_ms >= 3600000) {
+        sm->republish_tokens = d->cfg->republish_budget;
+        sm->republish_refill_ms = now;
     }
-    for (size_t i = 0; i < d->n_subs; i++) {
-        sub_rt *rt = &d->subs[i];
+    for (size_t i = 0; i < sm->n_subs; i++) {
+        sub_rt *rt = &sm->subs[i];
         if (!rt->res)
             continue;
         mt_resolve_tick(rt->res);
@@ -669,23 +763,23 @@ void subs_tick(mtd_daemon *d)
     /* Round robin from where the last tick stopped: when the budget is
      * short, every due feed gets its turn instead of the first ones in
      * the table taking all of it. */
-    size_t starved = SIZE_MAX, n = d->n_subs;
+    size_t starved = SIZE_MAX, n = sm->n_subs;
     for (size_t k = 0; k < n && active < MTD_MAX_ACTIVE_POLLS; k++) {
-        size_t i = (d->poll_cursor + k) % n;
-        sub_rt *rt = &d->subs[i];
+        size_t i = (sm->poll_cursor + k) % n;
+        sub_rt *rt = &sm->subs[i];
         if (rt->res || (!rt->sync_wanted && now < rt->next_poll_ms))
             continue;
         /* A sync asked for by a user goes ahead of the budget but is
          * still counted against it. */
-        if (!rt->sync_wanted && d->dht_tokens < 1.0) {
+        if (!rt->sync_wanted && sm->dht_tokens < 1.0) {
             if (starved == SIZE_MAX)
                 starved = i;
             continue;
         }
         if (starved == SIZE_MAX)
-            d->poll_cursor = (i + 1) % n;
+            sm->poll_cursor = (i + 1) % n;
         rt->sync_wanted = 0;
-        d->dht_tokens -= 1.0;
+        sm->dht_tokens -= 1.0;
         if (start_poll(d, rt, 0, &err) != 0) {
             log_warn("feed %lld: cannot start lookup: %s", (long long)rt->id, err.message);
             schedule(d, rt, 60000);
@@ -694,8 +788,8 @@ void subs_tick(mtd_daemon *d)
         active++;
     }
     if (starved != SIZE_MAX)
-        d->poll_cursor = starved;
-    d->n_polling = active;
+        sm->poll_cursor = starved;
+    sm->n_polling = active;
 }
 
 #define PUSH_FEED_BURST 5.0
@@ -737,13 +831,14 @@ static int feed_forward_take(mtd_daemon *d, sub_rt *rt)
  */
 static void on_push(mtd_daemon *d, const mt_event *ev)
 {
+    subs_mod *sm = S(d);
     mt_feedaddr a;
     mt_sub s;
     char reason[MT_ERROR_MSG_MAX], hex[41];
     sub_rt *rt;
     int queued = 0;
 
-    d->pushes_received++;
+    sm->pushes_received++;
     memset(&a, 0, sizeof a);
     memcpy(a.pk, ev->pubkey, 32);
     memcpy(a.salt, ev->salt, ev->salt_len);
@@ -760,49 +855,53 @@ static void on_push(mtd_daemon *d, const mt_event *ev)
                   ev->endpoint, reason);
         return;
     }
-    d->pushes_accepted++;
+    sm->pushes_accepted++;
     rt->forwarded_seq = ev->seq;
     mt_hex_encode(ev->target, 20, hex);
     if (!feed_forward_take(d, rt)) {
-        d->pushes_held++;
+        sm->pushes_held++;
         log_info("feed %lld: seq %lld pushed by %s; not passed on (over push_feed_rate)", (long long)s.id,
                  (long long)ev->seq, ev->endpoint);
         return;
     }
     if (mt_push_send(d->s, ev->target, ev->pubkey, ev->salt, ev->salt_len, ev->seq, ev->data, ev->data_len,
                      ev->signature, ev->endpoint, d->cfg->push_fanout, &queued, NULL) == 0 && queued > 0)
-        d->pushes_forwarded += (uint64_t)queued;
+        sm->pushes_forwarded += (uint64_t)queued;
     log_info("feed %lld: seq %lld pushed by %s; passed on to %d peers of %s", (long long)s.id,
              (long long)ev->seq, ev->endpoint, queued, hex);
 }
 
-void subs_event(mtd_daemon *d, const mt_event *ev)
+static void mod_event(mtd_daemon *d, void *state, const mt_event *ev)
 {
+    subs_mod *sm = state;
+    for (size_t i = 0; i < sm->n_resolves; i++)
+        mt_resolve_event(sm->resolves[i].res, ev);
     if (ev->type == MT_EVENT_PUSH) {
         on_push(d, ev);
         return;
     }
     subs_export_event(d, ev);
-    for (size_t i = 0; d->n_polling && i < d->n_subs; i++)
-        if (d->subs[i].res)
-            mt_resolve_event(d->subs[i].res, ev);
+    for (size_t i = 0; sm->n_polling && i < sm->n_subs; i++)
+        if (sm->subs[i].res)
+            mt_resolve_event(sm->subs[i].res, ev);
 }
 
-int subs_sync(mtd_daemon *d, int64_t id)
+static int subs_sync(mtd_daemon *d, int64_t id)
 {
+    subs_mod *sm = S(d);
     int n = 0;
-    for (size_t i = 0; i < d->n_subs; i++) {
-        if (id && d->subs[i].id != id)
+    for (size_t i = 0; i < sm->n_subs; i++) {
+        if (id && sm->subs[i].id != id)
             continue;
-        d->subs[i].sync_wanted = 1;
-        d->next_subs_tick_ms = 0;
+        sm->subs[i].sync_wanted = 1;
+        sm->next_subs_tick_ms = 0;
         n++;
     }
     return n;
 }
 
-int subs_push(mtd_daemon *d, const mt_feedaddr *addr, int64_t seq, const uint8_t *v, size_t v_len,
-              const uint8_t sig[64], char *reason, size_t cap)
+static int subs_push(mtd_daemon *d, const mt_feedaddr *addr, int64_t seq, const uint8_t *v, size_t v_len,
+                     const uint8_t sig[64], char *reason, size_t cap)
 {
     mt_sub s;
     mt_error err;
@@ -836,7 +935,7 @@ int subs_push(mtd_daemon *d, const mt_feedaddr *addr, int64_t seq, const uint8_t
 
 /* ---------------------------------------------------------------- JSON */
 
-cJSON *subs_json(mtd_daemon *d, const mt_sub *s)
+static cJSON *subs_json(mtd_daemon *d, const mt_sub *s)
 {
     char hex[129];
     sub_rt *rt = subs_find(d, s->id);
@@ -874,7 +973,7 @@ cJSON *subs_json(mtd_daemon *d, const mt_sub *s)
 }
 
 /* params.id: a number, a string of digits, or a feed address. */
-int subs_resolve_address(mtd_daemon *d, const cJSON *params, mt_sub *out, char *msg, size_t cap)
+static int subs_resolve_address(mtd_daemon *d, const cJSON *params, mt_sub *out, char *msg, size_t cap)
 {
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(params, "id");
     mt_feedaddr a;
@@ -914,3 +1013,323 @@ int subs_resolve_address(mtd_daemon *d, const cJSON *params, mt_sub *out, char *
     }
     return 0;
 }
+
+/* ---------------------------------------------------------------- methods */
+
+static int check_regex(const char *name, const char *re, char *msg, size_t cap)
+{
+    regex_t rx;
+    char why[128];
+    int rc;
+    if (!re || !*re)
+        return 0;
+    rc = regcomp(&rx, re, REG_EXTENDED | REG_ICASE | REG_NOSUB);
+    if (rc != 0) {
+        regerror(rc, &rx, why, sizeof why);
+        return snprintf(msg, cap, "%s: %s", name, why), -1;
+    }
+    regfree(&rx);
+    return 0;
+}
+
+HANDLER(m_sub_add)
+{
+    mtd_daemon *d = ctx;
+    const cJSON *p = call->params;
+    const char *addr, *save, *inc, *exc, *cat;
+    int paused, rc;
+    int64_t max_items = 0, interval = 0, id = 0;
+    mt_feedaddr a;
+    mt_error err;
+    mt_sub s;
+    (void)data;
+
+    if (p_str(p, "address", MT_FEEDADDR_INPUT_MAX, &addr, msg, cap) ||
+        p_str(p, "save_path", 1000, &save, msg, cap) || p_str(p, "include", 511, &inc, msg, cap) ||
+        p_str(p, "exclude", 511, &exc, msg, cap) || p_str(p, "category", 127, &cat, msg, cap) ||
+        p_bool(p, "paused", &paused, msg, cap) ||
+        p_int(p, "max_items", 0, 100000, &max_items, msg, cap) ||
+        p_int(p, "interval", 5, 86400, &interval, msg, cap) ||
+        check_regex("include", inc, msg, cap) || check_regex("exclude", exc, msg, cap))
+        return MTD_RPC_INVALID_PARAMS;
+    if (!addr)
+        return snprintf(msg, cap, "address: required"), MTD_RPC_INVALID_PARAMS;
+    if (save && save[0] != '/')
+        return snprintf(msg, cap, "save_path: must be an absolute path"), MTD_RPC_INVALID_PARAMS;
+    if (mt_feedaddr_parse(addr, &a, &err) != 0)
+        return snprintf(msg, cap, "address: %s", err.message), MTD_RPC_INVALID_PARAMS;
+    memset(&s, 0, sizeof s);
+    mt_feedaddr_format_magnet(&a, s.address, sizeof s.address, NULL);
+    memcpy(s.pk, a.pk, 32);
+    memcpy(s.salt, a.salt, a.salt_len);
+    s.salt_len = a.salt_len;
+    s.has_read_key = a.has_read_key;
+    memcpy(s.read_key, a.read_key, 32);
+    snprintf(s.save_path, sizeof s.save_path, "%s", save ? save : "");
+    snprintf(s.include_re, sizeof s.include_re, "%s", inc ? inc : "");
+    snprintf(s.exclude_re, sizeof s.exclude_re, "%s", exc ? exc : "");
+    snprintf(s.category, sizeof s.category, "%s", cat ? cat : "");
+    s.add_paused = paused;
+    s.max_items = (int)max_items;
+    s.interval_s = (int)interval;
+    rc = mt_store_sub_add(d->st, &s, &id, &err);
+    if (rc == MT_EEXIST)
+        return snprintf(msg, cap, "already subscribed to %s", s.address), MTD_RPC_EXISTS;
+    if (rc != 0)
+        return snprintf(msg, cap, "%s", err.message), MTD_RPC_INTERNAL_ERROR;
+    if (mt_store_sub_get(d->st, id, &s, &err) != 0 || subs_add_rt(d, &s) != 0)
+        return snprintf(msg, cap, "cannot track the new subscription"), MTD_RPC_INTERNAL_ERROR;
+    log_info("subscribed to %s (id %lld)", s.address, (long long)id);
+    *result = subs_json(d, &s);
+    return 0;
+}
+
+HANDLER(m_sub_list)
+{
+    mtd_daemon *d = ctx;
+    mt_sub *all = NULL;
+    size_t n = 0;
+    mt_error err;
+    UNUSED_ARGS;
+    if (mt_store_sub_list(d->st, &all, &n, &err) != 0)
+        return snprintf(msg, cap, "%s", err.message), MTD_RPC_INTERNAL_ERROR;
+    cJSON *r = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(r, "subscriptions");
+    for (size_t i = 0; i < n; i++)
+        cJSON_AddItemToArray(arr, subs_json(d, &all[i]));
+    free(all);
+    *result = r;
+    return 0;
+}
+
+HANDLER(m_sub_items)
+{
+    mtd_daemon *d = ctx;
+    mt_sub s;
+    mt_item_row *rows = NULL;
+    size_t n = 0;
+    char hex[41];
+    int rc;
+    (void)data;
+    if ((rc = subs_resolve_address(d, call->params, &s, msg, cap)) != 0)
+        return rc;
+    if (mt_store_item_list(d->st, s.id, &rows, &n, NULL) != 0)
+        return snprintf(msg, cap, "cannot list items"), MTD_RPC_INTERNAL_ERROR;
+    cJSON *r = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(r, "items");
+    for (size_t i = 0; i < n; i++) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "key", rows[i].key);
+        cJSON_AddNumberToObject(o, "seq", (double)rows[i].seq);
+        cJSON_AddStringToObject(o, "collection", rows[i].collection);
+        cJSON_AddStringToObject(o, "name", rows[i].name);
+        if (rows[i].has_torrent) {
+            mt_hex_encode(rows[i].torrent_id, 20, hex);
+            cJSON_AddStringToObject(o, "torrent", hex);
+        } else {
+            cJSON_AddNullToObject(o, "torrent");
+        }
+        cJSON_AddBoolToObject(o, "skipped", rows[i].skipped);
+        cJSON_AddItemToArray(arr, o);
+    }
+    free(rows);
+    *result = r;
+    return 0;
+}
+
+HANDLER(m_sub_remove)
+{
+    mtd_daemon *d = ctx;
+    mt_sub s;
+    mt_error err;
+    int rc;
+    (void)data, (void)result;
+    if ((rc = subs_resolve_address(d, call->params, &s, msg, cap)) != 0)
+        return rc;
+    subs_remove_rt(d, s.id);
+    if (mt_store_sub_remove(d->st, s.id, &err) != 0)
+        return snprintf(msg, cap, "%s", err.message), MTD_RPC_INTERNAL_ERROR;
+    if (s.has_index_ih)
+        torrents_remove_index_if_unused(d, s.index_ih);
+    log_info("unsubscribed from %s", s.address);
+    return 0;
+}
+
+HANDLER(m_sub_sync)
+{
+    mtd_daemon *d = ctx;
+    mt_sub s;
+    int rc, n;
+    (void)data;
+    if (cJSON_GetObjectItemCaseSensitive(call->params, "id")) {
+        if ((rc = subs_resolve_address(d, call->params, &s, msg, cap)) != 0)
+            return rc;
+        n = subs_sync(d, s.id);
+    } else {
+        n = subs_sync(d, 0);
+    }
+    cJSON *r = cJSON_CreateObject();
+    cJSON_AddNumberToObject(r, "started", n);
+    *result = r;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- resolve */
+
+HANDLER(m_resolve)
+{
+    mtd_daemon *d = ctx;
+    subs_mod *sm = S(d);
+    const char *addr;
+    int64_t timeout = 60;
+    mt_resolve_params rp;
+    mt_error err;
+    rpc_resolve rr;
+    (void)data, (void)result;
+
+    if (p_str(call->params, "address", MT_FEEDADDR_INPUT_MAX, &addr, msg, cap) ||
+        p_int(call->params, "timeout", 1, 3600, &timeout, msg, cap))
+        return MTD_RPC_INVALID_PARAMS;
+    if (!addr)
+        return snprintf(msg, cap, "address: required"), MTD_RPC_INVALID_PARAMS;
+    memset(&rp, 0, sizeof rp);
+    if (mt_feedaddr_parse(addr, &rp.addr, &err) != 0)
+        return snprintf(msg, cap, "address: %s", err.message), MTD_RPC_INVALID_PARAMS;
+    if (!call->id)
+        return 0;   /* a notification would never see the answer */
+    rp.max_manifest = (size_t)d->cfg->max_manifest;
+    rp.index_dir = d->index_dir;
+    rp.timeout_ms = (int)timeout * 1000;
+    memset(&rr, 0, sizeof rr);
+    mt_feedaddr_format_magnet(&rp.addr, rr.address, sizeof rr.address, NULL);
+    if (sm->n_resolves == sm->cap_resolves) {
+        size_t nc = sm->cap_resolves ? sm->cap_resolves * 2 : 4;
+        rpc_resolve *nr = realloc(sm->resolves, nc * sizeof *nr);
+        if (!nr)
+            return snprintf(msg, cap, "out of memory"), MTD_RPC_INTERNAL_ERROR;
+        sm->resolves = nr;
+        sm->cap_resolves = nc;
+    }
+    /* Deferral is refused inside batches: answer now rather than look
+     * the feed up for nobody. */
+    if (mtd_rpc_defer(call, &rr.ticket) != 0)
+        return snprintf(msg, cap, "resolve cannot be part of a batch"), MTD_RPC_INVALID_REQUEST;
+    if (mt_resolve_start(d->s, &rp, &rr.res, &err) != 0) {
+        mtd_rpc_reply_error(d->rpc, &rr.ticket, MTD_RPC_UNAVAILABLE, err.message);
+        return MTD_RPC_DEFERRED;
+    }
+    sm->dht_lookups++;
+    sm->resolves[sm->n_resolves++] = rr;
+    return MTD_RPC_DEFERRED;
+}
+
+/* Answer finished "resolve" calls. */
+static void resolves_tick(mtd_daemon *d, subs_mod *sm)
+{
+    for (size_t i = 0; i < sm->n_resolves; i++) {
+        rpc_resolve *rr = &sm->resolves[i];
+        const char *why = NULL;
+        char hex[41];
+        mt_resolve_tick(rr->res);
+        mt_resolve_state st = mt_resolve_get_state(rr->res);
+        if (st == MT_RESOLVE_RUNNING)
+            continue;
+        const mt_resolve_result *r = mt_resolve_get_result(rr->res);
+        if (r) {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "address", rr->address);
+            cJSON_AddNumberToObject(o, "seq", (double)r->seq);
+            cJSON_AddStringToObject(o, "mode", r->is_torrent ? "bep46" : r->is_inline ? "inline" : "pointer");
+            if (r->is_inline) {
+                cJSON_AddNullToObject(o, "ih");
+            } else {
+                mt_hex_encode(r->ih, 20, hex);
+                cJSON_AddStringToObject(o, "ih", hex);
+            }
+            if (r->is_torrent) {
+                cJSON_AddStringToObject(o, "name", r->name);
+                cJSON_AddNullToObject(o, "manifest");
+            } else {
+                cJSON_AddItemToObject(o, "manifest", cJSON_ParseWithLength(r->json, r->json_len));
+            }
+            mtd_rpc_reply(d->rpc, &rr->ticket, o);
+        } else {
+            int code = mt_resolve_error(rr->res, &why);
+            mtd_rpc_reply_error(d->rpc, &rr->ticket,
+                                code == MT_ETIMEDOUT ? MTD_RPC_TIMEOUT
+                                : code == MT_ENOTFOUND ? MTD_RPC_NOT_FOUND : MTD_RPC_REFUSED,
+                                why);
+        }
+        mt_resolve_free(rr->res, 0);
+        sm->resolves[i] = sm->resolves[--sm->n_resolves];
+        i--;
+    }
+}
+
+HANDLER(m_push)
+{
+    mtd_daemon *d = ctx;
+    const cJSON *p = call->params;
+    const char *k, *salt, *v64, *sig;
+    int64_t seq = 0;
+    mt_feedaddr a;
+    uint8_t sigb[64], vb[1024];
+    size_t vlen = 0;
+    char reason[MT_ERROR_MSG_MAX];
+    (void)data;
+
+    if (p_str(p, "k", 64, &k, msg, cap) || p_str(p, "salt", 128, &salt, msg, cap) ||
+        p_str(p, "v", 1400, &v64, msg, cap) || p_str(p, "sig", 128, &sig, msg, cap) ||
+        p_int(p, "seq", 1, (int64_t)9007199254740991LL, &seq, msg, cap))
+        return MTD_RPC_INVALID_PARAMS;
+    memset(&a, 0, sizeof a);
+    if (!k || strlen(k) != 64 || mt_hex_decode(k, a.pk, 32) != 0)
+        return snprintf(msg, cap, "k: must be 64 hex digits"), MTD_RPC_INVALID_PARAMS;
+    if (!sig || strlen(sig) != 128 || mt_hex_decode(sig, sigb, 64) != 0)
+        return snprintf(msg, cap, "sig: must be 128 hex digits"), MTD_RPC_INVALID_PARAMS;
+    if (salt && (strlen(salt) % 2 || mt_hex_decode(salt, a.salt, strlen(salt) / 2) != 0))
+        return snprintf(msg, cap, "salt: must be hex (at most 64 bytes)"), MTD_RPC_INVALID_PARAMS;
+    a.salt_len = salt ? strlen(salt) / 2 : 0;
+    if (!seq)
+        return snprintf(msg, cap, "seq: required"), MTD_RPC_INVALID_PARAMS;
+    if (!v64 || sodium_base642bin(vb, sizeof vb, v64, strlen(v64), NULL, &vlen, NULL,
+                                  sodium_base64_VARIANT_ORIGINAL) != 0)
+        return snprintf(msg, cap, "v: must be base64 of at most 999 bytes"), MTD_RPC_INVALID_PARAMS;
+    int ok = subs_push(d, &a, seq, vb, vlen, sigb, reason, sizeof reason);
+    cJSON *r = cJSON_CreateObject();
+    cJSON_AddBoolToObject(r, "accepted", ok);
+    cJSON_AddStringToObject(r, "reason", reason);
+    *result = r;
+    return 0;
+}
+
+
+void subs_get_stats(mtd_daemon *d, subs_stats *out)
+{
+    subs_mod *sm = S(d);
+    out->subscriptions = sm->n_subs;
+    out->dht_lookups = sm->dht_lookups;
+    out->polls = sm->polls_done;
+    out->pushes_received = sm->pushes_received;
+    out->pushes_accepted = sm->pushes_accepted;
+    out->pushes_forwarded = sm->pushes_forwarded;
+    out->pushes_held = sm->pushes_held;
+}
+
+static const mtd_rpc_method subs_methods[] = {
+    { "sub.add", m_sub_add },
+    { "sub.list", m_sub_list },
+    { "sub.items", m_sub_items },
+    { "sub.remove", m_sub_remove },
+    { "sub.sync", m_sub_sync },
+    { "resolve", m_resolve },
+    { "push", m_push },
+    { NULL, NULL }
+};
+
+const mtd_module mtd_mod_subs = {
+    .name = "subscriptions",
+    .open = mod_open,
+    .close = mod_close,
+    .on_event = mod_event,
+    .tick = mod_tick,
+    .methods = subs_methods,
+};
