@@ -55,48 +55,6 @@ const char daemon_usage_summary[] =
 
 /* ================================================================ helpers */
 
-void dc_human_bytes(double n, char *buf, size_t cap)
-{
-    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
-    size_t u = 0;
-    if (n < 0)
-        n = 0;
-    while (n >= 1024 && u + 1 < sizeof units / sizeof units[0]) {
-        n /= 1024;
-        u++;
-    }
-    if (u == 0)
-        snprintf(buf, cap, "%.0f B", n);
-    else
-        snprintf(buf, cap, "%.1f %s", n, units[u]);
-}
-
-void dc_human_rate(double bytes_per_s, char *buf, size_t cap)
-{
-    char b[24];
-    dc_human_bytes(bytes_per_s, b, sizeof b);
-    snprintf(buf, cap, "%s/s", b);
-}
-
-void dc_clean(const char *in, char *out, size_t cap)
-{
-    size_t i = 0;
-    if (cap == 0)
-        return;
-    if (!in)
-        in = "";
-    for (; *in && i + 1 < cap; in++)
-        out[i++] = ((unsigned char)*in < 0x20 || *in == 0x7f) ? '?' : *in;
-    /* Cut mid-character: drop the partial sequence rather than show junk. */
-    if (*in && ((unsigned char)*in & 0xC0) == 0x80) {
-        while (i > 0 && ((unsigned char)out[i - 1] & 0xC0) == 0x80)
-            i--;
-        if (i > 0)
-            i--;
-    }
-    out[i] = '\0';
-}
-
 const char *dc_str(const cJSON *o, const char *key)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
@@ -130,7 +88,7 @@ static void shorten(const char *in, char *out, size_t cap, size_t max)
 {
     size_t n = strlen(in), tail = 10;
     if (n <= max || max < tail + 8)
-        dc_clean(in, out, cap);
+        clean_text(in, out, cap);
     else
         snprintf(out, cap, "%.*s...%s", (int)(max - tail - 3), in, in + n - tail);
 }
@@ -195,17 +153,6 @@ static void format_number(double v, char *buf, size_t cap)
         snprintf(buf, cap, "%lld", (long long)v);
     else
         snprintf(buf, cap, "%g", v);
-}
-
-/* Relative paths mean the caller's directory, not the daemon's. */
-static int absolute_path(const char *in, char *out, size_t cap)
-{
-    char cwd[PATH_MAX];
-    if (in[0] == '/')
-        return (size_t)snprintf(out, cap, "%s", in) < cap ? 0 : -1;
-    if (!getcwd(cwd, sizeof cwd))
-        return -1;
-    return (size_t)snprintf(out, cap, "%s/%s", cwd, in) < cap ? 0 : -1;
 }
 
 /* ============================================================ RPC access */
@@ -309,10 +256,10 @@ static void format_value(const char *key, const cJSON *v, char *buf, size_t cap)
     } else if (cJSON_IsBool(v)) {
         snprintf(buf, cap, "%s", cJSON_IsTrue(v) ? "yes" : "no");
     } else if (cJSON_IsString(v)) {
-        dc_clean(v->valuestring[0] ? v->valuestring : "-", buf, cap);
+        clean_text(v->valuestring[0] ? v->valuestring : "-", buf, cap);
     } else if (cJSON_IsNumber(v)) {
         if (kl > 5 && !strcmp(key + kl - 5, "_rate"))
-            dc_human_rate(v->valuedouble, buf, cap);
+            human_rate(v->valuedouble, buf, cap);
         else if (kl > 3 && !strcmp(key + kl - 3, "_ms"))
             format_time(v->valuedouble, buf, cap);
         else if (!strcmp(key, "uptime_s"))
@@ -320,7 +267,7 @@ static void format_value(const char *key, const cJSON *v, char *buf, size_t cap)
         else if (!strcmp(key, "progress"))
             snprintf(buf, cap, "%.1f%%", v->valuedouble * 100);
         else if (!strcmp(key, "total_done") || !strcmp(key, "total_wanted") || !strcmp(key, "size"))
-            dc_human_bytes(v->valuedouble, buf, cap);
+            human_bytes(v->valuedouble, buf, cap);
         else
             format_number(v->valuedouble, buf, cap);
     } else if (cJSON_IsObject(v) && flat_counters(v)) {
@@ -338,7 +285,7 @@ static void format_value(const char *key, const cJSON *v, char *buf, size_t cap)
         }
     } else {
         char *s = cJSON_PrintUnformatted(v);
-        dc_clean(s ? s : "?", buf, cap);
+        clean_text(s ? s : "?", buf, cap);
         free(s);
     }
 }
@@ -374,7 +321,7 @@ static void print_kv(const cJSON *obj, const char *const *keys)
  * with --json, as it came. Takes ownership of r. */
 static int show_result(cJSON *r, const char *const *keys)
 {
-    if (g_json) {
+    if (g_out.json) {
         emit_json(r);
         return EXIT_OK;
     }
@@ -404,7 +351,7 @@ static int table_add(table *t, const char *const *row)
     }
     for (size_t i = 0; i < t->ncols; i++) {
         char buf[1024];
-        dc_clean(row[i], buf, sizeof buf);
+        clean_text(row[i], buf, sizeof buf);
         if (!(t->cells[t->nrows * t->ncols + i] = strdup(buf))) {
             while (i-- > 0)
                 free(t->cells[t->nrows * t->ncols + i]);
@@ -455,56 +402,15 @@ static void table_free(table *t)
 
 /* ========================================================== progress bar */
 
-void dc_progress_init(dc_progress *p)
+void dc_progress_show(progress *p, const dc_agg *a)
 {
-    p->on = isatty(STDERR_FILENO);
-    p->last = 0;
-}
-
-void dc_progress_show(dc_progress *p, const dc_agg *a)
-{
-    char line[200], bar[21], done[32], total[32], rate[32], label[128];
-    double frac = a->total > 0 ? a->done / a->total : 0;
-    int n;
-    size_t fill;
-    if (!p->on)
-        return;
-    if (frac > 1)
-        frac = 1;
-    fill = (size_t)(frac * 20);
-    memset(bar, '#', fill);
-    memset(bar + fill, '.', 20 - fill);
-    bar[20] = '\0';
-    dc_human_bytes(a->done, done, sizeof done);
-    dc_human_bytes(a->total, total, sizeof total);
-    dc_human_rate(a->rate, rate, sizeof rate);
+    char peers[32], label[128];
+    snprintf(peers, sizeof peers, "%d peer%s", a->peers, a->peers == 1 ? "" : "s");
     if (a->n == 1)
         snprintf(label, sizeof label, "%s", a->name);
     else
         snprintf(label, sizeof label, "%zu/%zu done", a->finished, a->n);
-    if (a->total <= 0) /* magnet links: nothing to count before the metadata */
-        n = snprintf(line, sizeof line, "[%s]  fetching metadata  %d peer%s  ", bar, a->peers,
-                     a->peers == 1 ? "" : "s");
-    else
-        n = snprintf(line, sizeof line, "[%s] %5.1f%%  %s / %s  %s  %d peer%s  ", bar, frac * 100, done, total,
-                     rate, a->peers, a->peers == 1 ? "" : "s");
-    /* Keep the line under 80 columns so \r can redraw it in place. */
-    if (n >= 0 && (size_t)n < 79)
-        dc_clean(label, line + n, 80 - (size_t)n);
-    fprintf(stderr, "\r%s", line);
-    for (size_t i = strlen(line); i < p->last; i++)
-        fputc(' ', stderr);
-    p->last = strlen(line);
-    fflush(stderr);
-}
-
-void dc_progress_clear(dc_progress *p)
-{
-    if (!p->on || !p->last)
-        return;
-    fprintf(stderr, "\r%*s\r", (int)p->last, "");
-    fflush(stderr);
-    p->last = 0;
+    progress_show(p, a->done, a->total > 0 ? a->total : -1, a->rate, peers, label);
 }
 
 /* ====================================================== torrent polling */
@@ -526,7 +432,7 @@ int dc_torrents_poll(rpc_client *c, char *const *ids, size_t n, cJSON **objs, dc
         err = dc_str(t, "error");
         if (err[0]) {
             char name[128];
-            dc_clean(dc_str(t, "name"), name, sizeof name);
+            clean_text(dc_str(t, "name"), name, sizeof name);
             snprintf(msg, cap, "torrent %.12s (%s): %s", ids[i], name, err);
             return EXIT_FAILED;
         }
@@ -537,7 +443,7 @@ int dc_torrents_poll(rpc_client *c, char *const *ids, size_t n, cJSON **objs, dc
         a->rate += dc_num(t, "download_rate", 0);
         a->peers += (int)dc_num(t, "peers", 0);
         if (i == 0)
-            dc_clean(dc_str(t, "name"), a->name, sizeof a->name);
+            clean_text(dc_str(t, "name"), a->name, sizeof a->name);
     }
     return EXIT_OK;
 }
@@ -549,35 +455,35 @@ int dc_torrents_poll(rpc_client *c, char *const *ids, size_t n, cJSON **objs, dc
  */
 static int wait_torrents(rpc_client *c, char *const *ids, size_t n, cJSON **objs, int64_t deadline)
 {
-    dc_progress bar;
+    progress bar;
     dc_agg a;
     char msg[1024];
     int rc;
-    dc_progress_init(&bar);
+    progress_init(&bar, 0);
     for (;;) {
         int64_t next = mt_now_ms() + DC_POLL_MS;
         if ((rc = dc_torrents_poll(c, ids, n, objs, &a, msg, sizeof msg)) != EXIT_OK) {
-            dc_progress_clear(&bar);
+            progress_clear(&bar);
             return fail(rc, "%s", msg);
         }
         dc_progress_show(&bar, &a);
         if (a.finished == n)
             break;
         if (deadline && mt_now_ms() >= deadline) {
-            dc_progress_clear(&bar);
+            progress_clear(&bar);
             return fail(EXIT_FAILED, "timed out: %zu of %zu torrent%s finished", a.finished, n, n == 1 ? "" : "s");
         }
         /* Sleep by waiting for events, so a listener's queue stays short. */
         for (int64_t now = mt_now_ms(); now < next; now = mt_now_ms()) {
             cJSON *ev = NULL;
             if (rpc_next_event(c, (int)(next - now), &ev, msg, sizeof msg) < 0) {
-                dc_progress_clear(&bar);
+                progress_clear(&bar);
                 return fail(EXIT_LOCAL, "lost the connection to mtd: %s", msg);
             }
             cJSON_Delete(ev);
         }
     }
-    dc_progress_clear(&bar);
+    progress_clear(&bar);
     return EXIT_OK;
 }
 
@@ -639,7 +545,6 @@ static int take_option(dopts *o, unsigned bit, const char *arg)
 {
     switch (bit) {
     case O_SOCKET: o->socket = arg; break;
-    case O_JSON: g_json = 1; break;
     case O_SAVE: o->save_path = arg; break;
     case O_PAUSED: o->paused = 1; break;
     case O_CATEGORY: o->category = arg; break;
@@ -693,7 +598,7 @@ static int parse_options(int argc, char **argv, unsigned allowed, const char *us
 {
     static const struct option opts[] = {
         {"socket", required_argument, NULL, OPT_VAL(I_SOCKET)},
-        {"json", no_argument, NULL, OPT_VAL(I_JSON)},
+        OPT_JSON,
         {"help", no_argument, NULL, OPT_VAL(I_HELP)},
         {"save-path", required_argument, NULL, OPT_VAL(I_SAVE)},
         {"paused", no_argument, NULL, OPT_VAL(I_PAUSED)},
@@ -723,6 +628,8 @@ static int parse_options(int argc, char **argv, unsigned allowed, const char *us
     o->interval = o->max_items = o->timeout = -1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "hi:t:b:l:", opts, NULL)) != -1) {
+        if (c == 0) /* OPT_JSON */
+            continue;
         unsigned bit = c == 'h'   ? O_HELP
                        : c == 'i' ? O_INPUT
                        : c == 't' ? O_TIMEOUT
@@ -760,7 +667,7 @@ static int run_shutdown(const dctx *x)
     int rc = call_once(x->o.socket, "shutdown", NULL, DC_CALL_TIMEOUT_MS, &r);
     if (rc)
         return rc;
-    if (g_json)
+    if (g_out.json)
         emit_json(r);
     else {
         printf("mtd is shutting down\n");
@@ -779,11 +686,11 @@ static int run_torrent_op(const dctx *x, const char *method, const char *done)
         cJSON_AddBoolToObject(p, "delete_files", 1);
     if ((rc = call_once(x->o.socket, method, p, DC_CALL_TIMEOUT_MS, &r)) != EXIT_OK)
         return rc;
-    if (g_json)
+    if (g_out.json)
         emit_json(r);
     else {
         char id[64];
-        dc_clean(x->argv[0], id, sizeof id);
+        clean_text(x->argv[0], id, sizeof id);
         printf("%s %s%s\n", done, id, x->o.delete_files ? " and deleted its files" : "");
         cJSON_Delete(r);
     }
@@ -823,7 +730,7 @@ static int add_torrent_file(cJSON *p, const char *file)
         if (absolute_path(file, abs, sizeof abs) != 0)
             return fail(EXIT_LOCAL, "%s: path too long", file);
         /* mtd takes request lines up to 1 MiB; it reads big files itself. */
-        fprintf(stderr, "%s: %s is too big to send; asking mtd to read it\n", g_prog, file);
+        fprintf(stderr, "%s: %s is too big to send; asking mtd to read it\n", g_out.prog, file);
         cJSON_AddStringToObject(p, "path", abs);
         return EXIT_OK;
     }
@@ -878,10 +785,10 @@ static int run_add(const dctx *x)
     if ((rc = call(c, "torrent.add", p, DC_CALL_TIMEOUT_MS * 2, &r)) != EXIT_OK)
         goto out;
     snprintf(id, sizeof id, "%s", dc_str(r, "id"));
-    if (g_json && !o->wait) {
+    if (g_out.json && !o->wait) {
         emit_json(r);
         r = NULL;
-    } else if (!g_json) {
+    } else if (!g_out.json) {
         printf("%s\n", id);
         fflush(stdout);
     }
@@ -889,13 +796,13 @@ static int run_add(const dctx *x)
         goto out;
     if ((rc = wait_torrents(c, ids, 1, objs, 0)) != EXIT_OK)
         goto out;
-    if (g_json) {
+    if (g_out.json) {
         emit_json(objs[0]);
         objs[0] = NULL;
     } else if (isatty(STDERR_FILENO)) {
         char name[128], size[32];
-        dc_clean(dc_str(objs[0], "name"), name, sizeof name);
-        dc_human_bytes(dc_num(objs[0], "total_wanted", 0), size, sizeof size);
+        clean_text(dc_str(objs[0], "name"), name, sizeof name);
+        human_bytes(dc_num(objs[0], "total_wanted", 0), size, sizeof size);
         fprintf(stderr, "done: %s (%s)\n", name, size);
     }
 out:
@@ -915,7 +822,7 @@ static int run_list(const dctx *x)
     int rc = call_once(x->o.socket, "torrent.list", NULL, DC_CALL_TIMEOUT_MS, &r);
     if (rc)
         return rc;
-    if (g_json) {
+    if (g_out.json) {
         emit_json(r);
         return EXIT_OK;
     }
@@ -934,8 +841,8 @@ static int run_list(const dctx *x)
         snprintf(name, sizeof name, "%.256s%s", dc_str(t, "name"), dc_bool(t, "index") ? " (feed index)" : "");
         snprintf(id, sizeof id, "%.12s", dc_str(t, "id"));
         snprintf(prog, sizeof prog, "%.1f%%", dc_num(t, "progress", 0) * 100);
-        dc_human_rate(dc_num(t, "download_rate", 0), down, sizeof down);
-        dc_human_rate(dc_num(t, "upload_rate", 0), up, sizeof up);
+        human_rate(dc_num(t, "download_rate", 0), down, sizeof down);
+        human_rate(dc_num(t, "upload_rate", 0), up, sizeof up);
         snprintf(peers, sizeof peers, "%d", (int)dc_num(t, "peers", 0));
         if (rc == EXIT_OK && table_add(&tb, row) != 0)
             rc = fail(EXIT_LOCAL, "out of memory");
@@ -956,7 +863,7 @@ static int run_files(const dctx *x)
     cJSON_AddStringToObject(p, "id", x->argv[0]);
     if ((rc = call_once(x->o.socket, "torrent.files", p, DC_CALL_TIMEOUT_MS, &r)) != EXIT_OK)
         return rc;
-    if (g_json) {
+    if (g_out.json) {
         emit_json(r);
         return EXIT_OK;
     }
@@ -967,7 +874,7 @@ static int run_files(const dctx *x)
         double sz = dc_num(f, "size", 0);
         const char *row[] = {idx, size, done, prio, dc_str(f, "path")};
         format_number(dc_num(f, "index", 0), idx, sizeof idx);
-        dc_human_bytes(sz, size, sizeof size);
+        human_bytes(sz, size, sizeof size);
         snprintf(done, sizeof done, "%.1f%%", sz > 0 ? dc_num(f, "downloaded", 0) * 100 / sz : 100.0);
         format_number(dc_num(f, "priority", 0), prio, sizeof prio);
         if (rc == EXIT_OK && table_add(&tb, row) != 0)
@@ -1125,7 +1032,7 @@ static int run_feeds(const dctx *x)
     int rc = call_once(x->o.socket, "feed.list", NULL, DC_CALL_TIMEOUT_MS, &r);
     if (rc)
         return rc;
-    if (g_json) {
+    if (g_out.json) {
         emit_json(r);
         return EXIT_OK;
     }
@@ -1233,7 +1140,7 @@ static int run_subscriptions(const dctx *x)
     int rc = call_once(x->o.socket, "sub.list", NULL, DC_CALL_TIMEOUT_MS, &r);
     if (rc)
         return rc;
-    if (g_json) {
+    if (g_out.json) {
         emit_json(r);
         return EXIT_OK;
     }
@@ -1254,7 +1161,7 @@ static int run_subscriptions(const dctx *x)
         if (tty)
             shorten(dc_str(s, "address"), addr, sizeof addr, 44);
         else
-            dc_clean(dc_str(s, "address"), addr, sizeof addr);
+            clean_text(dc_str(s, "address"), addr, sizeof addr);
         if (rc == EXIT_OK && table_add(&tb, row) != 0)
             rc = fail(EXIT_LOCAL, "out of memory");
     }
@@ -1272,11 +1179,11 @@ static int run_unsubscribe(const dctx *x)
     add_sub_id(p, x->argv[0]);
     if ((rc = call_once(x->o.socket, "sub.remove", p, DC_CALL_TIMEOUT_MS, &r)) != EXIT_OK)
         return rc;
-    if (g_json)
+    if (g_out.json)
         emit_json(r);
     else {
         char what[MT_FEEDADDR_STR_MAX];
-        dc_clean(x->argv[0], what, sizeof what);
+        clean_text(x->argv[0], what, sizeof what);
         printf("unsubscribed %s (its torrents stay)\n", what);
         cJSON_Delete(r);
     }
@@ -1343,29 +1250,29 @@ static int sync_event(sync_state *s, cJSON *ev)
     char name[512], addr[MT_FEEDADDR_STR_MAX], why[512];
     if (s->target >= 0 && sub != s->target)
         return 0;
-    dc_clean(dc_str(ev, "name"), name, sizeof name);
-    dc_clean(dc_str(ev, "address"), addr, sizeof addr);
+    clean_text(dc_str(ev, "name"), name, sizeof name);
+    clean_text(dc_str(ev, "address"), addr, sizeof addr);
     if (!strcmp(type, "item.added")) {
         if (cJSON_IsString(cJSON_GetObjectItemCaseSensitive(ev, "id")))
             sync_note_torrent(s, dc_str(ev, "id"));
-        if (!g_json)
+        if (!g_out.json)
             printf("+ %s\n", name);
         cJSON_AddItemToArray(s->jitems, cJSON_Duplicate(ev, 1));
-    } else if (!strcmp(type, "item.skipped") && !g_json) {
-        dc_clean(dc_str(ev, "reason"), why, sizeof why);
+    } else if (!strcmp(type, "item.skipped") && !g_out.json) {
+        clean_text(dc_str(ev, "reason"), why, sizeof why);
         printf("  skipped %s: %s\n", name, why);
     } else if (!strcmp(type, "feed.rejected")) {
-        dc_clean(dc_str(ev, "reason"), why, sizeof why);
-        fprintf(stderr, "%s: %s: rejected: %s\n", g_prog, addr, why);
+        clean_text(dc_str(ev, "reason"), why, sizeof why);
+        fprintf(stderr, "%s: %s: rejected: %s\n", g_out.prog, addr, why);
         s->errors++;
     } else if (!strcmp(type, "feed.checked")) {
         const cJSON *e = cJSON_GetObjectItemCaseSensitive(ev, "error");
         if ((cJSON_IsString(e) && e->valuestring[0]) || (e && !cJSON_IsNull(e) && !cJSON_IsString(e) &&
                                                          !cJSON_IsFalse(e))) {
             char *txt = cJSON_IsString(e) ? NULL : cJSON_PrintUnformatted(e);
-            dc_clean(txt ? txt : e->valuestring, why, sizeof why);
+            clean_text(txt ? txt : e->valuestring, why, sizeof why);
             free(txt);
-            fprintf(stderr, "%s: %s: %s\n", g_prog, addr, why);
+            fprintf(stderr, "%s: %s: %s\n", g_out.prog, addr, why);
             s->errors++;
         }
         cJSON_AddItemToArray(s->jchecked, cJSON_Duplicate(ev, 1));
@@ -1465,7 +1372,7 @@ static int run_sync(const dctx *x)
         goto out;
     s.started = (long)dc_num(r, "started", 0);
     if (!o->wait) {
-        if (g_json) {
+        if (g_out.json) {
             emit_json(r);
             r = NULL;
         } else {
@@ -1486,7 +1393,7 @@ static int run_sync(const dctx *x)
     }
     if (s.n_ids && (rc = wait_torrents(c, s.ids, s.n_ids, objs, deadline)) != EXIT_OK)
         goto out;
-    if (g_json)
+    if (g_out.json)
         sync_emit_json(&s, objs, s.errors == 0);
     else
         printf("%zu feed%s checked, %zu new torrent%s%s%s\n", s.n_checked, s.n_checked == 1 ? "" : "s", s.n_ids,
@@ -1510,15 +1417,15 @@ static void print_item(size_t n, const cJSON *it)
 {
     char text[1024], size[32];
     if (cJSON_IsString(it)) {
-        dc_clean(it->valuestring, text, sizeof text);
+        clean_text(it->valuestring, text, sizeof text);
         printf("  %-4zu %s\n", n, text);
     } else if (cJSON_IsObject(it) && cJSON_IsString(cJSON_GetObjectItemCaseSensitive(it, "name"))) {
-        dc_clean(dc_str(it, "name"), text, sizeof text);
-        dc_human_bytes(dc_num(it, "size", 0), size, sizeof size);
+        clean_text(dc_str(it, "name"), text, sizeof text);
+        human_bytes(dc_num(it, "size", 0), size, sizeof size);
         printf("  %-4zu %s  (file, %s)\n", n, text, size);
     } else {
         char *s = cJSON_PrintUnformatted(it);
-        dc_clean(s ? s : "?", text, sizeof text);
+        clean_text(s ? s : "?", text, sizeof text);
         free(s);
         printf("  %-4zu %s\n", n, text);
     }
@@ -1540,7 +1447,7 @@ static void print_manifest(const cJSON *mv)
             const cJSON *items = cJSON_GetObjectItemCaseSensitive(col, "items"), *it;
             char title[512];
             size_t n = 0;
-            dc_clean(dc_str(col, "title"), title, sizeof title);
+            clean_text(dc_str(col, "title"), title, sizeof title);
             printf("\n%s (%d)\n", title, cJSON_GetArraySize(items));
             cJSON_ArrayForEach(it, items)
                 print_item(++n, it);
@@ -1557,7 +1464,7 @@ void dc_print_resolve_result(const cJSON *doc)
 }
 
 /* resolve_local with only the options it knows, in the order it wants
- * (options first; --json is already in g_json). */
+ * (options first; --json is already in g_out.json). */
 static int resolve_without_daemon(const dctx *x)
 {
     char *av[2 * (BOOT_MAX + 2) + 3], tbuf[32];
@@ -1602,7 +1509,7 @@ static int run_resolve(const dctx *x)
     rpc_close(c);
     if (rc)
         return rc;
-    if (g_json) {
+    if (g_out.json) {
         emit_json(r);
         return EXIT_OK;
     }
@@ -1626,7 +1533,7 @@ static void print_member(const cJSON *m)
 {
     char val[1024];
     if (cJSON_IsString(m)) {
-        dc_clean(m->valuestring, val, sizeof val);
+        clean_text(m->valuestring, val, sizeof val);
         if (!val[0] || strpbrk(val, " \"="))
             printf(" %s=\"%s\"", m->string, val);
         else
@@ -1637,7 +1544,7 @@ static void print_member(const cJSON *m)
         format_number(m->valuedouble, val, sizeof val);
     else {
         char *s = cJSON_PrintUnformatted(m);
-        dc_clean(s ? s : "?", val, sizeof val);
+        clean_text(s ? s : "?", val, sizeof val);
         free(s);
     }
     printf(" %s=%s", m->string, val);
@@ -1653,7 +1560,7 @@ static void print_event(const cJSON *ev)
     const cJSON *m;
     if (ms > 0 && localtime_r(&t, &tm))
         strftime(when, sizeof when, "%H:%M:%S", &tm);
-    dc_clean(dc_str(ev, "type"), type, sizeof type);
+    clean_text(dc_str(ev, "type"), type, sizeof type);
     printf("%s %s", when, type[0] ? type : "?");
     cJSON_ArrayForEach(m, ev)
         if (m->string && strcmp(m->string, "type") && strcmp(m->string, "time_ms"))
@@ -1680,7 +1587,7 @@ static int run_watch(const dctx *x)
     sa.sa_handler = watch_signal; /* no SA_RESTART: let the wait end */
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    if (isatty(STDERR_FILENO) && !g_json)
+    if (isatty(STDERR_FILENO) && !g_out.json)
         fprintf(stderr, "watching mtd's events (Ctrl-C stops)\n");
     while (!watch_stop) {
         cJSON *ev = NULL;
@@ -1691,7 +1598,7 @@ static int run_watch(const dctx *x)
         }
         if (got == 0)
             continue;
-        if (g_json) { /* one compact object per line: the stream exception */
+        if (g_out.json) { /* one compact object per line: the stream exception */
             char *s = cJSON_PrintUnformatted(ev);
             if (s)
                 printf("%s\n", s);

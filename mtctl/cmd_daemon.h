@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mtctl.h"
 #include "rpc_client.h"
 
 /* ---- entry points (argv[0] is the command word) ---- */
@@ -43,14 +44,6 @@ extern const char daemon_usage_summary[];
 #define DC_INGEST_TIMEOUT_MS 3600000  /* ... and for mtd to encrypt the files given */
 #define DC_POLL_MS 500                /* torrent.info polling period */
 
-/* "3.0 MiB" / "1.2 MiB/s" into buf. */
-void dc_human_bytes(double n, char *buf, size_t cap);
-void dc_human_rate(double bytes_per_s, char *buf, size_t cap);
-
-/* Copy untrusted text with control bytes shown as '?', cut on a UTF-8
- * character boundary to fit cap. */
-void dc_clean(const char *in, char *out, size_t cap);
-
 /* Members of a result object: "" / def when absent or of another type. */
 const char *dc_str(const cJSON *o, const char *key);
 double dc_num(const cJSON *o, const char *key, double def);
@@ -76,14 +69,7 @@ typedef struct dc_agg {
  * why on failure (a torrent in error counts as a failure). */
 int dc_torrents_poll(rpc_client *c, char *const *ids, size_t n, cJSON **objs, dc_agg *a, char *msg, size_t cap);
 
-/* A progress bar on standard error, drawn only when it is a terminal. */
-typedef struct dc_progress {
-    int on;
-    size_t last;
-} dc_progress;
-
-void dc_progress_init(dc_progress *p);
-void dc_progress_show(dc_progress *p, const dc_agg *a);
-void dc_progress_clear(dc_progress *p);
+/* The bar for a set of torrents: "N peers", and the name or "K/N done". */
+void dc_progress_show(progress *p, const dc_agg *a);
 
 #endif

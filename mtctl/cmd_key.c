@@ -46,7 +46,7 @@ static int key_parse(int argc, char **argv, const char *who, key_args *a)
         {"encrypt", no_argument, NULL, 'e'},
         {"passphrase-file", required_argument, NULL, 'P'},
         {"salt", required_argument, NULL, 's'},
-        {"json", no_argument, NULL, 'j'},
+        OPT_JSON,
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -61,7 +61,7 @@ static int key_parse(int argc, char **argv, const char *who, key_args *a)
         case 'e': a->encrypt = 1; break;
         case 'P': a->passfile = optarg; break;
         case 's': a->salt = optarg; break;
-        case 'j': g_json = 1; break;
+        case 0: break; /* OPT_JSON */
         case 'h': fputs(key_usage, stdout); return -1;
         default: return fail(EXIT_USAGE, "key %s: bad option '%s'", who, argv[optind - 1]);
         }
@@ -87,7 +87,7 @@ static int key_store(const mt_identity *id, const key_args *a, const char *path)
         return fail(rc == MT_EEXIST ? EXIT_FAILED : EXIT_LOCAL, "%s%s", err.message,
                     rc == MT_EEXIST ? " (use --force to replace it)" : "");
     mt_hex_encode(mt_identity_public_key(id), 32, pkhex);
-    if (g_json) {
+    if (g_out.json) {
         cJSON *doc = cJSON_CreateObject();
         cJSON_AddStringToObject(doc, "publicKey", pkhex);
         cJSON_AddStringToObject(doc, "file", path);
@@ -166,7 +166,7 @@ static int key_show(int argc, char **argv)
         return fail(EXIT_LOCAL, "%s", err.message);
     if (!a.salt && mt_feedaddr_format_uri(&fa, uri, sizeof uri, &err) != 0)
         return fail(EXIT_LOCAL, "%s", err.message);
-    if (g_json) {
+    if (g_out.json) {
         cJSON *doc = cJSON_CreateObject();
         cJSON_AddStringToObject(doc, "publicKey", pkhex);
         cJSON_AddStringToObject(doc, "transportKey", txhex);
@@ -226,7 +226,7 @@ static int key_import(int argc, char **argv)
     }
     if (stat(src, &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO)))
         fprintf(stderr, "%s: note: %s is readable by group or others (mode %04o); "
-                "chmod 600 it or delete it once imported\n", g_prog, src, (unsigned)(st.st_mode & 07777));
+                "chmod 600 it or delete it once imported\n", g_out.prog, src, (unsigned)(st.st_mode & 07777));
     rc = key_store(id, &a, dest);
     mt_identity_free(id);
     return rc;

@@ -25,8 +25,21 @@ typedef struct net_opts {
     int   timeout_ms;       /* --timeout */
 } net_opts;
 
-extern int g_json;           /* --json: one JSON document on stdout */
-extern const char *g_prog;   /* "mtctl" */
+/*
+ * The one output context. json is set by --json, before the command (main)
+ * or among its options (OPT_JSON); everything that prints asks it.
+ */
+typedef struct mtctl_out {
+    int json;           /* one JSON document on stdout, errors included */
+    const char *prog;   /* "mtctl", the prefix of messages on stderr */
+} mtctl_out;
+
+extern mtctl_out g_out;
+
+/* --json in a command's getopt_long table: sets g_out.json, returns 0. */
+#define OPT_JSON {"json", no_argument, &g_out.json, 1}
+
+/* ---- out.c: results, errors, the progress bar ---- */
 
 /* Print an error (stderr, or a JSON error document on stdout with --json)
  * and return exit_code. */
@@ -42,6 +55,33 @@ int exit_for(int mt_code);
 /* Print a cJSON document (takes ownership). */
 void emit_json(cJSON *doc);
 
+/* "3.0 MiB" / "1.2 MiB/s" into buf. */
+void human_bytes(double n, char *buf, size_t cap);
+void human_rate(double bytes_per_s, char *buf, size_t cap);
+
+/* Copy untrusted text with control bytes shown as '?', cut on a UTF-8
+ * character boundary to fit cap. */
+void clean_text(const char *in, char *out, size_t cap);
+
+/* A one-line progress bar on standard error, drawn only on a terminal. */
+typedef struct progress {
+    int on;                  /* standard error is a terminal; 0 draws nothing */
+    size_t last;             /* width drawn, to blank it */
+    int delay_ms;            /* no bar for work done sooner than this */
+    int64_t t0, last_draw, rate_t;
+    double rate_done, rate;  /* the measured rate (progress_show with rate < 0) */
+    int started;
+} progress;
+
+void progress_init(progress *p, int delay_ms);
+
+/* "[####....]  42.0%  DONE / TOTAL  RATE  EXTRA  LABEL". rate < 0: measure
+ * it here; total < 0: not known yet ("fetching metadata"). */
+void progress_show(progress *p, double done, double total, double rate, const char *extra, const char *label);
+void progress_clear(progress *p);
+
+/* ---- net.c: one-shot network sessions ---- */
+
 /* Append one --bootstrap argument (HOST:PORT or a comma list). 0 or -1. */
 int net_add_bootstrap(net_opts *o, const char *arg);
 
@@ -50,6 +90,9 @@ int net_add_bootstrap(net_opts *o, const char *arg);
  * table holds a node. Returns 0, or an exit code after printing the error.
  */
 int net_open(const net_opts *o, mt_session **out);
+
+/* 1 if every HOST in a comma list of HOST:PORT is in 127.0.0.0/8. */
+int net_all_loopback(const char *list);
 
 /* Parse a non-negative integer option value; -1 if invalid. */
 long long parse_count(const char *s, long long max);
@@ -64,8 +107,15 @@ int default_key_path(char *buf, size_t cap);
  * ~/.local/state/megatorrent. 0 or -1. */
 int default_state_dir(char *buf, size_t cap);
 
+/* mkdir -p dir (new levels get mode); 0 or -1 (errno). */
+int make_dirs(const char *dir, unsigned mode);
+
 /* mkdir -p of the directory part of file (new levels get mode); 0 or -1. */
 int make_parent_dirs(const char *file, unsigned mode);
+
+/* in made absolute against the current directory (mtd runs elsewhere,
+ * so every path handed to it must be). 0 or -1 (too long, no cwd). */
+int absolute_path(const char *in, char *out, size_t cap);
 
 /*
  * A passphrase from --passphrase-file FILE (first line), else MT_PASSPHRASE,
