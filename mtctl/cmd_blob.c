@@ -22,7 +22,7 @@
 
 #include <sodium.h>
 
-#include "cmd_daemon.h"
+#include "client.h"
 #include "mt_blob.h"
 #include "mt_blobstore.h"
 #include "mt_blobswarm.h"
@@ -31,9 +31,7 @@
 #include "mtctl.h"
 #include "rpc_client.h"
 
-#define WS_MAX 32            /* --ws options */
 #define PEER_MAX 64          /* --peer options */
-#define RPC_LINE_BUDGET (1000u * 1024) /* mtd takes request lines up to 1 MiB */
 #define FETCH_POLL_MS 300    /* blob.fetches polling period */
 #define FETCH_TIMEOUT_S 300  /* default --timeout of blob fetch: no progress this long */
 #define WIRE_GET_TIMEOUT_S 30
@@ -334,7 +332,7 @@ static const char ingest_usage[] =
     "stops (the blobs written so far stay, they are valid). Exit 3 if a FILE\n"
     "cannot be read or DIR written.\n";
 
-static int blob_ingest(int argc, char **argv)
+int cmd_blob_ingest(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"dir", required_argument, NULL, 'd'},
@@ -563,7 +561,7 @@ static const char reassemble_usage[] =
     "Prints one line per file written, or with --json {name, out, size, chunks}\n"
     "(an array for an array).\n";
 
-static int blob_reassemble(int argc, char **argv)
+int cmd_blob_reassemble(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"dir", required_argument, NULL, 'd'},
@@ -1108,7 +1106,7 @@ static int fetch_local(const fetch_args *a, const mt_fileentry *fe, const char *
     return rc;
 }
 
-static int blob_fetch(int argc, char **argv)
+int cmd_blob_fetch(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"output", required_argument, NULL, 'o'},
@@ -1304,7 +1302,7 @@ static void print_store(const cJSON *d, int from_mtd)
     }
 }
 
-static int blob_store(int argc, char **argv)
+int cmd_blob_store(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"dir", required_argument, NULL, 'd'},
@@ -1359,9 +1357,9 @@ static int blob_store(int argc, char **argv)
     return EXIT_OK;
 }
 
-/* ============================================================ dispatch */
+/* ====================================================== mtctl blob --help */
 
-static const char blob_usage[] =
+const char blob_usage[] =
     "usage: mtctl blob COMMAND [ARGS]\n"
     "\n"
     "Encrypted blobs: a file is cut into 1 MiB chunks, each padded and sealed\n"
@@ -1385,29 +1383,6 @@ static const char blob_usage[] =
     "~/.local/state/megatorrent/blobs (mtd's blob_dir by default).\n"
     "Each takes --json and --help: mtctl blob COMMAND --help.\n";
 
-int cmd_blob(int argc, char **argv)
-{
-    const char *sub = argc > 1 ? argv[1] : NULL;
-    if (!sub)
-        return fputs(blob_usage, stderr), EXIT_USAGE;
-    if (!strcmp(sub, "-h") || !strcmp(sub, "--help") || !strcmp(sub, "help")) {
-        fputs(blob_usage, stdout);
-        return EXIT_OK;
-    }
-    if (sodium_init() < 0)
-        return fail(EXIT_LOCAL, "libsodium failed to start");
-    optind = 0;
-    if (!strcmp(sub, "ingest"))
-        return blob_ingest(argc - 1, argv + 1);
-    if (!strcmp(sub, "reassemble"))
-        return blob_reassemble(argc - 1, argv + 1);
-    if (!strcmp(sub, "fetch"))
-        return blob_fetch(argc - 1, argv + 1);
-    if (!strcmp(sub, "store"))
-        return blob_store(argc - 1, argv + 1);
-    return fail(EXIT_USAGE, "unknown blob command '%s' (see mtctl blob --help)", sub);
-}
-
 /* ================================================================= wire */
 
 static const char serve_usage[] =
@@ -1430,7 +1405,7 @@ static const char serve_usage[] =
     "  --max-per-ip N         connections at once from one address (default 8)\n"
     "Exit 3 if DIR is missing or the address cannot be bound.\n";
 
-static int wire_serve(int argc, char **argv)
+int cmd_wire_serve(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"dir", required_argument, NULL, 'd'},
@@ -1562,7 +1537,7 @@ static const char get_usage[] =
     "Exit 1 if the host cannot be reached, does not have the blob, sends bytes\n"
     "that do not match the id, or the time runs out.\n";
 
-static int wire_get(int argc, char **argv)
+int cmd_wire_get(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"peer", required_argument, NULL, 'p'},
@@ -1654,7 +1629,7 @@ static int wire_get(int argc, char **argv)
     return EXIT_OK;
 }
 
-static const char wire_usage[] =
+const char wire_usage[] =
     "usage: mtctl wire COMMAND [ARGS]\n"
     "\n"
     "mt-wire, the encrypted blob transport (X25519 handshake, ChaCha20-Poly1305\n"
@@ -1667,22 +1642,3 @@ static const char wire_usage[] =
     "                       fetch one blob and check it against its id\n"
     "\n"
     "Each takes --json and --help: mtctl wire COMMAND --help.\n";
-
-int cmd_wire(int argc, char **argv)
-{
-    const char *sub = argc > 1 ? argv[1] : NULL;
-    if (!sub)
-        return fputs(wire_usage, stderr), EXIT_USAGE;
-    if (!strcmp(sub, "-h") || !strcmp(sub, "--help") || !strcmp(sub, "help")) {
-        fputs(wire_usage, stdout);
-        return EXIT_OK;
-    }
-    if (sodium_init() < 0)
-        return fail(EXIT_LOCAL, "libsodium failed to start");
-    optind = 0;
-    if (!strcmp(sub, "serve"))
-        return wire_serve(argc - 1, argv + 1);
-    if (!strcmp(sub, "get"))
-        return wire_get(argc - 1, argv + 1);
-    return fail(EXIT_USAGE, "unknown wire command '%s' (see mtctl wire --help)", sub);
-}

@@ -27,7 +27,7 @@
 
 #include <sodium.h>
 
-#include "cmd_daemon.h"
+#include "client.h"
 #include "mt_feedaddr.h"
 #include "mt_testnet.h"
 #include "mtctl.h"

@@ -9,7 +9,7 @@
 #include "mt_util.h"
 #include "mtctl.h"
 
-static const char dht_usage[] =
+const char dht_usage[] =
     "usage: mtctl dht put -k KEYFILE [--salt S] [--seq N] [--bencoded] VALUE\n"
     "       mtctl dht put --immutable [--bencoded] VALUE\n"
     "       mtctl dht get PUBKEY_HEX [--salt S] [--settle SECONDS]\n"
@@ -203,7 +203,7 @@ static int value_bytes(const dht_args *a, uint8_t **v, size_t *len)
     return 0;
 }
 
-static int dht_put(int argc, char **argv)
+int cmd_dht_put(int argc, char **argv)
 {
     dht_args a;
     mt_identity *id = NULL;
@@ -277,7 +277,7 @@ out:
     return rc;
 }
 
-static int dht_get(int argc, char **argv)
+int cmd_dht_get(int argc, char **argv)
 {
     dht_args a;
     mt_session *s = NULL;
@@ -415,7 +415,7 @@ static int open_for_hash(int argc, char **argv, dht_args *a, int default_timeout
     return net_open(&a->net, s);
 }
 
-static int dht_announce(int argc, char **argv)
+int cmd_dht_announce(int argc, char **argv)
 {
     dht_args a;
     mt_session *s = NULL;
@@ -463,7 +463,7 @@ out:
     return rc;
 }
 
-static int dht_peers(int argc, char **argv)
+int cmd_dht_peers(int argc, char **argv)
 {
     dht_args a;
     mt_session *s = NULL;
@@ -483,23 +483,4 @@ static int dht_peers(int argc, char **argv)
     print_result(doc);
     mt_session_free(s);
     return EXIT_OK;
-}
-
-int cmd_dht(int argc, char **argv)
-{
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        fputs(dht_usage, argc < 2 ? stderr : stdout);
-        return argc < 2 ? EXIT_USAGE : EXIT_OK;
-    }
-    argc--;
-    argv++;
-    if (!strcmp(argv[0], "put"))
-        return dht_put(argc, argv);
-    if (!strcmp(argv[0], "get"))
-        return dht_get(argc, argv);
-    if (!strcmp(argv[0], "announce"))
-        return dht_announce(argc, argv);
-    if (!strcmp(argv[0], "peers"))
-        return dht_peers(argc, argv);
-    return fail(EXIT_USAGE, "unknown dht command '%s' (put, get, announce, peers)", argv[0]);
 }

@@ -9,7 +9,7 @@
 #include "mt_feedaddr.h"
 #include "mtctl.h"
 
-static const char key_usage[] =
+const char key_usage[] =
     "usage: mtctl key generate [-o FILE] [--force] [--encrypt] [--passphrase-file F]\n"
     "       mtctl key show [-k FILE] [--salt NAME] [--passphrase-file F]\n"
     "       mtctl key import FILE [-o DEST] [--force] [--encrypt] [--passphrase-file F]\n"
@@ -100,7 +100,7 @@ static int key_store(const mt_identity *id, const key_args *a, const char *path)
     return EXIT_OK;
 }
 
-static int key_generate(int argc, char **argv)
+int cmd_key_generate(int argc, char **argv)
 {
     key_args a;
     mt_identity *id = NULL;
@@ -131,7 +131,7 @@ static int key_generate(int argc, char **argv)
     return rc;
 }
 
-static int key_show(int argc, char **argv)
+int cmd_key_show(int argc, char **argv)
 {
     key_args a;
     mt_identity *id = NULL, *tx = NULL;
@@ -182,7 +182,7 @@ static int key_show(int argc, char **argv)
     return EXIT_OK;
 }
 
-static int key_import(int argc, char **argv)
+int cmd_key_import(int argc, char **argv)
 {
     key_args a;
     mt_identity *id = NULL;
@@ -230,19 +230,4 @@ static int key_import(int argc, char **argv)
     rc = key_store(id, &a, dest);
     mt_identity_free(id);
     return rc;
-}
-
-int cmd_key(int argc, char **argv)
-{
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        fputs(key_usage, argc < 2 ? stderr : stdout);
-        return argc < 2 ? EXIT_USAGE : EXIT_OK;
-    }
-    if (!strcmp(argv[1], "generate"))
-        return key_generate(argc - 1, argv + 1);
-    if (!strcmp(argv[1], "show"))
-        return key_show(argc - 1, argv + 1);
-    if (!strcmp(argv[1], "import"))
-        return key_import(argc - 1, argv + 1);
-    return fail(EXIT_USAGE, "unknown key command '%s' (try: key generate, key show, key import)", argv[1]);
 }

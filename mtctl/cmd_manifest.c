@@ -15,7 +15,7 @@
 #include "mt_seq.h"
 #include "mtctl.h"
 
-static const char manifest_usage[] =
+const char manifest_usage[] =
     "usage: mtctl manifest create [-k KEY] [--title T] [--seq N] [--timestamp MS]\n"
     "                             [--read-key HEX] [--topic T]... [--metadata JSON]\n"
     "                             [-o FILE] [--state-dir DIR] (ITEM... | -i FILE)\n"
@@ -212,7 +212,7 @@ static int seq_path(const man_args *a, const uint8_t pk[32], char *buf, size_t c
     return EXIT_OK;
 }
 
-static int manifest_create(int argc, char **argv)
+int cmd_manifest_create(int argc, char **argv)
 {
     man_args a;
     mt_manifest_draft *d = NULL;
@@ -339,7 +339,7 @@ static void print_summary(const mt_manifest *m)
            mt_manifest_total_items(m) == 1 ? "" : "s");
 }
 
-static int manifest_verify(int argc, char **argv)
+int cmd_manifest_verify(int argc, char **argv)
 {
     man_args a;
     mt_manifest *m = NULL;
@@ -428,7 +428,7 @@ static cJSON *item_json(const mt_item *it)
     return o;
 }
 
-static int manifest_show(int argc, char **argv)
+int cmd_manifest_show(int argc, char **argv)
 {
     man_args a;
     mt_manifest *m = NULL;
@@ -481,7 +481,7 @@ static int manifest_show(int argc, char **argv)
 
 /* ---------------------------------------------------------------- diff */
 
-static int manifest_diff(int argc, char **argv)
+int cmd_manifest_diff(int argc, char **argv)
 {
     man_args a;
     mt_manifest *old_m = NULL, *new_m = NULL;
@@ -532,21 +532,4 @@ out:
     mt_manifest_free(old_m);
     mt_manifest_free(new_m);
     return rc;
-}
-
-int cmd_manifest(int argc, char **argv)
-{
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        fputs(manifest_usage, argc < 2 ? stderr : stdout);
-        return argc < 2 ? EXIT_USAGE : EXIT_OK;
-    }
-    if (!strcmp(argv[1], "create"))
-        return manifest_create(argc - 1, argv + 1);
-    if (!strcmp(argv[1], "verify"))
-        return manifest_verify(argc - 1, argv + 1);
-    if (!strcmp(argv[1], "show"))
-        return manifest_show(argc - 1, argv + 1);
-    if (!strcmp(argv[1], "diff"))
-        return manifest_diff(argc - 1, argv + 1);
-    return fail(EXIT_USAGE, "unknown manifest command '%s' (try: create, verify, show, diff)", argv[1]);
 }

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cmd_daemon.h"
+#include "client.h"
 #include "mt_feedindex.h"
 #include "mtctl.h"
 

@@ -94,6 +94,8 @@ int net_open(const net_opts *o, mt_session **out);
 /* 1 if every HOST in a comma list of HOST:PORT is in 127.0.0.0/8. */
 int net_all_loopback(const char *list);
 
+/* ---- opt.c: option values ---- */
+
 /* Parse a non-negative integer option value; -1 if invalid. */
 long long parse_count(const char *s, long long max);
 
@@ -135,12 +137,59 @@ int read_input(const char *path, size_t max, char **out, size_t *len, mt_error *
 /* 64 hex digits into key, or fail(EXIT_USAGE). */
 int parse_read_key(const char *hex, uint8_t key[32]);
 
-/* Commands. argv[0] is the command word. */
-int cmd_key(int argc, char **argv);
-int cmd_dht(int argc, char **argv);
+/* ---- the commands (main.c's table): argv[0] is the command's own word,
+ * optind is reset to 0, libsodium is started ---- */
+
 int cmd_testnet(int argc, char **argv);
-int cmd_manifest(int argc, char **argv);
-int cmd_blob(int argc, char **argv);   /* cmd_blob.c: blob ingest|reassemble|fetch|store */
-int cmd_wire(int argc, char **argv);   /* cmd_blob.c: wire serve|get */
+int cmd_demo(int argc, char **argv);          /* cmd_demo.c: a tour on a loopback network */
+
+/* cmd_key.c: key generate|show|import */
+extern const char key_usage[];
+int cmd_key_generate(int argc, char **argv);
+int cmd_key_show(int argc, char **argv);
+int cmd_key_import(int argc, char **argv);
+
+/* cmd_manifest.c: manifest create|verify|show|diff */
+extern const char manifest_usage[];
+int cmd_manifest_create(int argc, char **argv);
+int cmd_manifest_verify(int argc, char **argv);
+int cmd_manifest_show(int argc, char **argv);
+int cmd_manifest_diff(int argc, char **argv);
+
+/* cmd_dht.c: dht put|get|announce|peers */
+extern const char dht_usage[];
+int cmd_dht_put(int argc, char **argv);
+int cmd_dht_get(int argc, char **argv);
+int cmd_dht_announce(int argc, char **argv);
+int cmd_dht_peers(int argc, char **argv);
+
+/* cmd_blob.c: blob ingest|reassemble|fetch|store, wire serve|get */
+extern const char blob_usage[], wire_usage[];
+int cmd_blob_ingest(int argc, char **argv);
+int cmd_blob_reassemble(int argc, char **argv);
+int cmd_blob_fetch(int argc, char **argv);
+int cmd_blob_store(int argc, char **argv);
+int cmd_wire_serve(int argc, char **argv);
+int cmd_wire_get(int argc, char **argv);
+
+/* Talking to mtd (client.h): cmd_status.c, cmd_torrent.c, cmd_publish.c,
+ * cmd_subscribe.c. */
+int cmd_status(int argc, char **argv);
+int cmd_watch(int argc, char **argv);
+int cmd_shutdown(int argc, char **argv);
+int cmd_add(int argc, char **argv);
+int cmd_list(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_files(int argc, char **argv);
+int cmd_pause(int argc, char **argv);
+int cmd_resume(int argc, char **argv);
+int cmd_remove(int argc, char **argv);
+int cmd_publish(int argc, char **argv);
+int cmd_feeds(int argc, char **argv);
+int cmd_subscribe(int argc, char **argv);
+int cmd_subscriptions(int argc, char **argv);
+int cmd_unsubscribe(int argc, char **argv);
+int cmd_sync(int argc, char **argv);
+int cmd_resolve(int argc, char **argv);
 
 #endif

@@ -1,25 +1,11 @@
 /* net.c - mtctl: the session a one-shot network command opens. */
 #define _POSIX_C_SOURCE 200809L
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "mt_testnet.h"
 #include "mtctl.h"
-
-long long parse_count(const char *s, long long max)
-{
-    char *end = NULL;
-    long long v;
-    if (!s || !*s)
-        return -1;
-    errno = 0;
-    v = strtoll(s, &end, 10);
-    if (errno || *end || v < 0 || v > max)
-        return -1;
-    return v;
-}
 
 int net_add_bootstrap(net_opts *o, const char *arg)
 {
