@@ -22,7 +22,7 @@
 
 #include <sodium.h>
 
-#include "cmd_daemon.h"
+#include "client.h"
 #include "mt_blob.h"
 #include "mt_blobstore.h"
 #include "mt_blobswarm.h"
@@ -31,9 +31,7 @@
 #include "mtctl.h"
 #include "rpc_client.h"
 
-#define WS_MAX 32            /* --ws options */
 #define PEER_MAX 64          /* --peer options */
-#define RPC_LINE_BUDGET (1000u * 1024) /* mtd takes request lines up to 1 MiB */
 #define FETCH_POLL_MS 300    /* blob.fetches polling period */
 #define FETCH_TIMEOUT_S 300  /* default --timeout of blob fetch: no progress this long */
 #define WIRE_GET_TIMEOUT_S 30
@@ -131,29 +129,18 @@ static int cache_dir(char *buf, size_t cap)
     return EXIT_OK;
 }
 
-/* mkdir -p dir (new levels 0700). */
+/* mkdir -p dir (new levels 0700), which must end up a directory. */
 static int make_dir(const char *dir)
 {
-    char probe[4200];
     struct stat st;
-    if ((size_t)snprintf(probe, sizeof probe, "%s/x", dir) >= sizeof probe)
+    int made = make_dirs(dir, 0700);
+    if (made != 0 && errno == ENAMETOOLONG)
         return fail(EXIT_USAGE, "%s: path too long", dir);
-    if (make_parent_dirs(probe, 0700) != 0 || stat(dir, &st) != 0)
+    if (made != 0 || stat(dir, &st) != 0)
         return fail(EXIT_LOCAL, "cannot create %s: %s", dir, strerror(errno));
     if (!S_ISDIR(st.st_mode))
         return fail(EXIT_LOCAL, "%s is not a directory", dir);
     return EXIT_OK;
-}
-
-/* Relative paths mean the caller's directory (mtd runs elsewhere). */
-static int absolute_path(const char *in, char *out, size_t cap)
-{
-    char cwd[PATH_MAX];
-    if (in[0] == '/')
-        return (size_t)snprintf(out, cap, "%s", in) < cap ? 0 : -1;
-    if (!getcwd(cwd, sizeof cwd))
-        return -1;
-    return (size_t)snprintf(out, cap, "%s/%s", cwd, in) < cap ? 0 : -1;
 }
 
 static int is_dir(const char *path)
@@ -186,21 +173,6 @@ static void host_of(const char *hostport, char *out, size_t cap)
     out[n] = '\0';
 }
 
-/* 1 if every host in a comma list of HOST:PORT is in 127.0.0.0/8. */
-static int all_loopback(const char *list)
-{
-    char buf[4096], host[256], *save = NULL, *tok;
-    int any = 0;
-    snprintf(buf, sizeof buf, "%s", list);
-    for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        host_of(tok, host, sizeof host);
-        if (!mt_addr_is_loopback(host))
-            return 0;
-        any = 1;
-    }
-    return any;
-}
-
 /* Zero every string in a cJSON tree (FileEntries hold keys). */
 static void wipe_json(cJSON *j)
 {
@@ -219,83 +191,16 @@ static void delete_secret_json(cJSON *j)
 
 /* ========================================================== progress bar */
 
-/* A one-line bar on standard error (a terminal only), shown once the work
- * has taken BAR_DELAY_MS, redrawn at most ten times a second. */
-typedef struct bbar {
-    dc_progress p;
-    int64_t t0, last_draw, rate_t;
-    double rate_done, rate;
-    int started;
-} bbar;
-
-static void bar_init(bbar *b)
-{
-    memset(b, 0, sizeof *b);
-    dc_progress_init(&b->p);
-    b->t0 = b->rate_t = mt_now_ms();
-}
-
-static void bar_show(bbar *b, double done, double total, const char *extra, const char *label)
-{
-    char line[200], bar[21], sd[32], st[32], rate[32];
-    int64_t now = mt_now_ms();
-    double frac = total > 0 ? done / total : 0;
-    size_t fill;
-    int n;
-    if (!b->p.on)
-        return;
-    if (!b->started) { /* count the rate from here: work already on disk is not speed */
-        b->started = 1;
-        b->rate_done = done;
-        b->rate_t = now;
-    } else if (now - b->rate_t >= 1000) {
-        b->rate = (done - b->rate_done) * 1000.0 / (double)(now - b->rate_t);
-        b->rate_done = done;
-        b->rate_t = now;
-    } else if (b->rate == 0 && now > b->rate_t) {
-        b->rate = (done - b->rate_done) * 1000.0 / (double)(now - b->rate_t);
-    }
-    if (now - b->t0 < BAR_DELAY_MS || (b->last_draw && now - b->last_draw < 100 && done < total))
-        return;
-    b->last_draw = now;
-    if (frac > 1)
-        frac = 1;
-    if (frac < 0)
-        frac = 0;
-    fill = (size_t)(frac * 20);
-    memset(bar, '#', fill);
-    memset(bar + fill, '.', 20 - fill);
-    bar[20] = '\0';
-    dc_human_bytes(done, sd, sizeof sd);
-    dc_human_bytes(total, st, sizeof st);
-    dc_human_rate(b->rate > 0 ? b->rate : 0, rate, sizeof rate);
-    n = snprintf(line, sizeof line, "[%s] %5.1f%%  %s / %s  %s  %s%s", bar, frac * 100, sd, st, rate,
-                 extra ? extra : "", extra && extra[0] ? "  " : "");
-    /* Keep the line under 80 columns so \r can redraw it in place. */
-    if (n >= 0 && (size_t)n < 79)
-        dc_clean(label ? label : "", line + n, 80 - (size_t)n);
-    fprintf(stderr, "\r%s", line);
-    for (size_t i = strlen(line); i < b->p.last; i++)
-        fputc(' ', stderr);
-    b->p.last = strlen(line);
-    fflush(stderr);
-}
-
-static void bar_clear(bbar *b)
-{
-    dc_progress_clear(&b->p);
-}
-
 /* For mt_blob_ingest_file / mt_blob_reassemble: the bar, and Ctrl-C cancels. */
 typedef struct bar_ud {
-    bbar *bar;
+    progress *bar;
     const char *label;
 } bar_ud;
 
 static int bar_progress(void *ud, int64_t done, int64_t total)
 {
     bar_ud *u = ud;
-    bar_show(u->bar, (double)done, (double)total, NULL, u->label);
+    progress_show(u->bar, (double)done, (double)total, -1, NULL, u->label);
     return g_stop ? 1 : 0;
 }
 
@@ -427,7 +332,7 @@ static const char ingest_usage[] =
     "stops (the blobs written so far stay, they are valid). Exit 3 if a FILE\n"
     "cannot be read or DIR written.\n";
 
-static int blob_ingest(int argc, char **argv)
+int cmd_blob_ingest(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"dir", required_argument, NULL, 'd'},
@@ -435,7 +340,7 @@ static int blob_ingest(int argc, char **argv)
         {"ws", required_argument, NULL, 'w'},
         {"no-pad", no_argument, NULL, 'n'},
         {"output", required_argument, NULL, 'o'},
-        {"json", no_argument, NULL, 'j'},
+        OPT_JSON,
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -455,7 +360,7 @@ static int blob_ingest(int argc, char **argv)
         case 'p': pack = 1; break;
         case 'n': no_pad = 1; break;
         case 'o': out_file = optarg; break;
-        case 'j': g_json = 1; break;
+        case 0: break; /* OPT_JSON */
         case 'w':
             if (n_ws == WS_MAX)
                 return fail(EXIT_USAGE, "at most %d --ws options", WS_MAX);
@@ -490,7 +395,7 @@ static int blob_ingest(int argc, char **argv)
     for (size_t i = 0; i < nfiles; i++) {
         const char *f = argv[optind + (int)i];
         mt_blob_ingest_opts io;
-        bbar bar;
+        progress bar;
         char label[160];
         bar_ud ud;
         const char *base = strrchr(f, '/');
@@ -499,7 +404,7 @@ static int blob_ingest(int argc, char **argv)
             snprintf(label, sizeof label, "%zu/%zu %s", i + 1, nfiles, base);
         else
             snprintf(label, sizeof label, "%s", base);
-        bar_init(&bar);
+        progress_init(&bar, BAR_DELAY_MS);
         ud.bar = &bar;
         ud.label = label;
         memset(&io, 0, sizeof io);
@@ -507,7 +412,7 @@ static int blob_ingest(int argc, char **argv)
         io.progress = bar_progress;
         io.ud = &ud;
         int e = mt_blob_ingest_file(f, dir, &io, &fes[i], &err);
-        bar_clear(&bar);
+        progress_clear(&bar);
         if (e) {
             if (g_stop)
                 rc = fail(EXIT_FAILED, "interrupted while ingesting %s (blobs written so far stay in %s)", f, dir);
@@ -601,7 +506,7 @@ static int blob_ingest(int argc, char **argv)
             goto out;
         }
     }
-    if (g_json) {
+    if (g_out.json) {
         emit_json(doc); /* takes the document */
         doc = NULL;
     } else if (!out_file) {
@@ -614,8 +519,8 @@ static int blob_ingest(int argc, char **argv)
     } else {
         for (size_t i = 0; i < nfiles; i++) {
             char name[MT_NAME_MAX + 1], size[32];
-            dc_clean(fes[i]->name, name, sizeof name);
-            dc_human_bytes((double)fes[i]->size, size, sizeof size);
+            clean_text(fes[i]->name, name, sizeof name);
+            human_bytes((double)fes[i]->size, size, sizeof size);
             printf("%s: %s in %zu chunk%s\n", name, size, fes[i]->n_chunks, fes[i]->n_chunks == 1 ? "" : "s");
         }
         printf("blobs: %s\n", dir);
@@ -656,13 +561,13 @@ static const char reassemble_usage[] =
     "Prints one line per file written, or with --json {name, out, size, chunks}\n"
     "(an array for an array).\n";
 
-static int blob_reassemble(int argc, char **argv)
+int cmd_blob_reassemble(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"dir", required_argument, NULL, 'd'},
         {"output", required_argument, NULL, 'o'},
         {"force", no_argument, NULL, 'f'},
-        {"json", no_argument, NULL, 'j'},
+        OPT_JSON,
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -681,7 +586,7 @@ static int blob_reassemble(int argc, char **argv)
         case 'd': dir_opt = optarg; break;
         case 'o': out_opt = optarg; break;
         case 'f': force = 1; break;
-        case 'j': g_json = 1; break;
+        case 0: break; /* OPT_JSON */
         case 'h': fputs(reassemble_usage, stdout); return EXIT_OK;
         default: return bad_option("blob reassemble", argv, c);
         }
@@ -721,15 +626,15 @@ static int blob_reassemble(int argc, char **argv)
     results = is_array ? cJSON_CreateArray() : NULL;
     for (size_t i = 0; i < n; i++) {
         char name[MT_NAME_MAX + 1], size[32];
-        bbar bar;
+        progress bar;
         bar_ud ud;
         int e;
-        dc_clean(fes[i]->name, name, sizeof name);
-        bar_init(&bar);
+        clean_text(fes[i]->name, name, sizeof name);
+        progress_init(&bar, BAR_DELAY_MS);
         ud.bar = &bar;
         ud.label = name;
         e = mt_blob_reassemble(fes[i], dir, outs[i], bar_progress, &ud, &err);
-        bar_clear(&bar);
+        progress_clear(&bar);
         if (e) {
             if (g_stop)
                 rc = fail(EXIT_FAILED, "interrupted while writing %s (it was not created)", outs[i]);
@@ -738,7 +643,7 @@ static int blob_reassemble(int argc, char **argv)
                           i ? " (the files before it were written)" : "");
             goto out;
         }
-        if (g_json) {
+        if (g_out.json) {
             cJSON *o = cJSON_CreateObject();
             cJSON_AddStringToObject(o, "name", fes[i]->name);
             cJSON_AddStringToObject(o, "out", outs[i]);
@@ -750,13 +655,13 @@ static int blob_reassemble(int argc, char **argv)
                 results = o;
         } else {
             char path[4200];
-            dc_clean(outs[i], path, sizeof path);
-            dc_human_bytes((double)fes[i]->size, size, sizeof size);
+            clean_text(outs[i], path, sizeof path);
+            human_bytes((double)fes[i]->size, size, sizeof size);
             printf("wrote %s (%s, %zu chunk%s)\n", path, size, fes[i]->n_chunks, fes[i]->n_chunks == 1 ? "" : "s");
             fflush(stdout);
         }
     }
-    if (g_json) {
+    if (g_out.json) {
         emit_json(results);
         results = NULL;
     }
@@ -830,7 +735,7 @@ typedef struct fetch_sum {
 
 static void print_fetch_summary(const fetch_sum *s)
 {
-    if (g_json) {
+    if (g_out.json) {
         cJSON *d = cJSON_CreateObject();
         cJSON_AddStringToObject(d, "via", s->via);
         if (s->id >= 0)
@@ -853,10 +758,10 @@ static void print_fetch_summary(const fetch_sum *s)
     }
     {
         char name[MT_NAME_MAX + 1], out[4200], size[32], rate[32];
-        dc_clean(s->name, name, sizeof name);
-        dc_clean(s->out, out, sizeof out);
-        dc_human_bytes(s->bytes, size, sizeof size);
-        dc_human_rate(s->elapsed_s > 0 ? s->bytes / s->elapsed_s : 0, rate, sizeof rate);
+        clean_text(s->name, name, sizeof name);
+        clean_text(s->out, out, sizeof out);
+        human_bytes(s->bytes, size, sizeof size);
+        human_rate(s->elapsed_s > 0 ? s->bytes / s->elapsed_s : 0, rate, sizeof rate);
         printf("fetched %s -> %s%s\n", name, out, !strcmp(s->via, "mtd") ? " (by mtd)" : "");
         printf("  size:     %s (%.0f bytes) in %.0f chunk%s\n", size, s->bytes, s->chunks, s->chunks == 1 ? "" : "s");
         printf("  blobs:    %.0f from disk, %.0f from the swarm, %.0f over mt-wire, %.0f corrupt (fetched again)\n",
@@ -929,7 +834,7 @@ static int fetch_via_daemon(rpc_client *c, const fetch_args *a, const mt_fileent
     int unknown = 0;
     int64_t t0 = mt_now_ms(), last_change = t0;
     mt_error err;
-    bbar bar;
+    progress bar;
     fetch_sum sum;
 
     if (mt_fileentry_to_cjson(fe, &entry, &err) != 0) {
@@ -951,15 +856,15 @@ static int fetch_via_daemon(rpc_client *c, const fetch_args *a, const mt_fileent
     }
     if (line_len > RPC_LINE_BUDGET) {
         delete_secret_json(p);
-        if (!g_json)
+        if (!g_out.json)
             fprintf(stderr, "%s: the FileEntry (%zu chunks) is too big for one mtd request; fetching here\n",
-                    g_prog, fe->n_chunks);
+                    g_out.prog, fe->n_chunks);
         return 0;
     }
     *rc = bcall(c, "blob.fetch", p, &r, &unknown, msg, sizeof msg); /* p is taken */
     if (unknown) {
-        if (!g_json)
-            fprintf(stderr, "%s: %s; fetching here\n", g_prog, msg);
+        if (!g_out.json)
+            fprintf(stderr, "%s: %s; fetching here\n", g_out.prog, msg);
         return 0;
     }
     if (*rc != EXIT_OK) {
@@ -973,7 +878,7 @@ static int fetch_via_daemon(rpc_client *c, const fetch_args *a, const mt_fileent
         return 1;
     }
     catch_stop_signals();
-    bar_init(&bar);
+    progress_init(&bar, BAR_DELAY_MS);
     for (;;) {
         const cJSON *f;
         const char *state;
@@ -982,12 +887,12 @@ static int fetch_via_daemon(rpc_client *c, const fetch_args *a, const mt_fileent
         int64_t next = mt_now_ms() + FETCH_POLL_MS;
 
         if ((*rc = bcall(c, "blob.fetches", NULL, &r, NULL, msg, sizeof msg)) != EXIT_OK) {
-            bar_clear(&bar);
+            progress_clear(&bar);
             *rc = fail(*rc, "%s", msg);
             return 1;
         }
         if (!(f = find_fetch(r, id))) {
-            bar_clear(&bar);
+            progress_clear(&bar);
             cJSON_Delete(r);
             *rc = fail(EXIT_FAILED, "mtd no longer lists fetch %.0f", id);
             return 1;
@@ -998,10 +903,10 @@ static int fetch_via_daemon(rpc_client *c, const fetch_args *a, const mt_fileent
         chunks_done = dc_num(f, "chunks_done", 0);
         chunks_total = dc_num(f, "chunks_total", (double)fe->n_chunks);
         snprintf(extra, sizeof extra, "%.0f/%.0f", chunks_done, chunks_total);
-        dc_clean(fe->name, name, sizeof name);
-        bar_show(&bar, done, total, extra, name);
+        clean_text(fe->name, name, sizeof name);
+        progress_show(&bar, done, total, -1, extra, name);
         if (!strcmp(state, "done")) {
-            bar_clear(&bar);
+            progress_clear(&bar);
             memset(&sum, 0, sizeof sum);
             sum.via = "mtd";
             sum.id = id;
@@ -1021,7 +926,7 @@ static int fetch_via_daemon(rpc_client *c, const fetch_args *a, const mt_fileent
             return 1;
         }
         if (!strcmp(state, "failed")) {
-            bar_clear(&bar);
+            progress_clear(&bar);
             *rc = fail(EXIT_FAILED, "fetch %.0f failed: %s", id,
                        dc_str(f, "error")[0] ? dc_str(f, "error") : "mtd gave no reason");
             cJSON_Delete(r);
@@ -1033,13 +938,13 @@ static int fetch_via_daemon(rpc_client *c, const fetch_args *a, const mt_fileent
             last_change = mt_now_ms();
         }
         if (g_stop) {
-            bar_clear(&bar);
+            progress_clear(&bar);
             *rc = fail(EXIT_FAILED, "stopped following; mtd goes on with fetch %.0f (see mtctl blob fetch --help)",
                        id);
             return 1;
         }
         if (a->timeout > 0 && mt_now_ms() - last_change >= a->timeout * 1000) {
-            bar_clear(&bar);
+            progress_clear(&bar);
             *rc = fail(EXIT_FAILED, "no blob arrived for %lld s (%.0f of %.0f chunks); mtd goes on with fetch %.0f",
                        a->timeout, chunks_done, chunks_total, id);
             return 1;
@@ -1048,7 +953,7 @@ static int fetch_via_daemon(rpc_client *c, const fetch_args *a, const mt_fileent
         for (int64_t now = mt_now_ms(); now < next && !g_stop; now = mt_now_ms()) {
             cJSON *ev = NULL;
             if (rpc_next_event(c, (int)(next - now), &ev, msg, sizeof msg) < 0) {
-                bar_clear(&bar);
+                progress_clear(&bar);
                 *rc = fail(EXIT_LOCAL, "lost the connection to mtd: %s", msg);
                 return 1;
             }
@@ -1071,7 +976,7 @@ static int open_fetch_session(const fetch_args *a, mt_session **out, int *dht)
         host_of(a->listen, host, sizeof host);
         loop = mt_addr_is_loopback(host);
     } else {
-        loop = a->net.bootstrap[0] && all_loopback(a->net.bootstrap);
+        loop = a->net.bootstrap[0] && net_all_loopback(a->net.bootstrap);
     }
     if (loop) {
         mt_session_config_init_loopback(&cfg, a->listen ? a->listen : "127.0.0.1:0");
@@ -1106,7 +1011,7 @@ static int fetch_local(const fetch_args *a, const mt_fileentry *fe, const char *
     mt_blobfetch_progress pr;
     mt_event ev;
     mt_error err;
-    bbar bar;
+    progress bar;
     int rc, dht = 0;
     int64_t t0 = mt_now_ms();
 
@@ -1140,8 +1045,8 @@ static int fetch_local(const fetch_args *a, const mt_fileentry *fe, const char *
                     pr.chunks_total - pr.chunks_done, pr.chunks_total, blob_dir);
     }
     catch_stop_signals();
-    bar_init(&bar);
-    dc_clean(fe->name, name, sizeof name);
+    progress_init(&bar, BAR_DELAY_MS);
+    clean_text(fe->name, name, sizeof name);
     memset(&ev, 0, sizeof ev);
     while (mt_blobfetch_get_state(f) == MT_BLOBFETCH_RUNNING && !g_stop) {
         struct pollfd pfd = {.fd = mt_session_fd(s), .events = POLLIN};
@@ -1153,17 +1058,17 @@ static int fetch_local(const fetch_args *a, const mt_fileentry *fe, const char *
         poll(&pfd, 1, t);
         while (mt_session_next_event(s, &ev) == 1) {
             if (!mt_blobfetch_event(f, &ev) && ev.type == MT_EVENT_LISTEN_FAILED && a->listen) {
-                bar_clear(&bar);
-                fprintf(stderr, "%s: cannot listen on %s: %s\n", g_prog, ev.endpoint, ev.message);
+                progress_clear(&bar);
+                fprintf(stderr, "%s: cannot listen on %s: %s\n", g_out.prog, ev.endpoint, ev.message);
             }
             mt_event_clear(&ev);
         }
         mt_blobfetch_tick(f);
         mt_blobfetch_get_progress(f, &pr);
         snprintf(extra, sizeof extra, "%zu/%zu", pr.chunks_done, pr.chunks_total);
-        bar_show(&bar, (double)pr.bytes_done, (double)pr.bytes_total, extra, name);
+        progress_show(&bar, (double)pr.bytes_done, (double)pr.bytes_total, -1, extra, name);
     }
-    bar_clear(&bar);
+    progress_clear(&bar);
     mt_blobfetch_get_progress(f, &pr);
     switch (mt_blobfetch_get_state(f)) {
     case MT_BLOBFETCH_DONE: {
@@ -1201,7 +1106,7 @@ static int fetch_local(const fetch_args *a, const mt_fileentry *fe, const char *
     return rc;
 }
 
-static int blob_fetch(int argc, char **argv)
+int cmd_blob_fetch(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"output", required_argument, NULL, 'o'},
@@ -1212,7 +1117,7 @@ static int blob_fetch(int argc, char **argv)
         {"timeout", required_argument, NULL, 't'},
         {"local", no_argument, NULL, 'L'},
         {"socket", required_argument, NULL, 's'},
-        {"json", no_argument, NULL, 'j'},
+        OPT_JSON,
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -1253,7 +1158,7 @@ static int blob_fetch(int argc, char **argv)
             break;
         case 'L': a.local = 1; break;
         case 's': a.socket = optarg; break;
-        case 'j': g_json = 1; break;
+        case 0: break; /* OPT_JSON */
         case 'h': fputs(fetch_usage, stdout); return EXIT_OK;
         default: return bad_option("blob fetch", argv, c);
         }
@@ -1366,11 +1271,11 @@ static void print_store(const cJSON *d, int from_mtd)
     const cJSON *cap = cJSON_GetObjectItemCaseSensitive(d, "cap"), *tags, *t;
     char dir[4200], b[32], pb[32], cb[64];
     size_t tw = 3;
-    dc_clean(dc_str(d, "dir"), dir, sizeof dir);
-    dc_human_bytes(dc_num(d, "bytes", 0), b, sizeof b);
-    dc_human_bytes(dc_num(d, "pinned_bytes", 0), pb, sizeof pb);
+    clean_text(dc_str(d, "dir"), dir, sizeof dir);
+    human_bytes(dc_num(d, "bytes", 0), b, sizeof b);
+    human_bytes(dc_num(d, "pinned_bytes", 0), pb, sizeof pb);
     if (cJSON_IsNumber(cap) && cap->valuedouble > 0)
-        dc_human_bytes(cap->valuedouble, cb, sizeof cb);
+        human_bytes(cap->valuedouble, cb, sizeof cb);
     else if (cJSON_IsNumber(cap))
         snprintf(cb, sizeof cb, "none");
     else
@@ -1392,18 +1297,18 @@ static void print_store(const cJSON *d, int from_mtd)
     printf("\n%-*s  %7s  %7s\n", (int)tw, "TAG", "BLOBS", "PRESENT");
     cJSON_ArrayForEach(t, tags) {
         char tag[84];
-        dc_clean(dc_str(t, "tag"), tag, sizeof tag);
+        clean_text(dc_str(t, "tag"), tag, sizeof tag);
         printf("%-*s  %7.0f  %7.0f\n", (int)tw, tag, dc_num(t, "blobs", 0), dc_num(t, "present", 0));
     }
 }
 
-static int blob_store(int argc, char **argv)
+int cmd_blob_store(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"dir", required_argument, NULL, 'd'},
         {"local", no_argument, NULL, 'L'},
         {"socket", required_argument, NULL, 's'},
-        {"json", no_argument, NULL, 'j'},
+        OPT_JSON,
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -1419,7 +1324,7 @@ static int blob_store(int argc, char **argv)
         case 'd': dir_opt = optarg; break;
         case 'L': local = 1; break;
         case 's': sock = optarg; break;
-        case 'j': g_json = 1; break;
+        case 0: break; /* OPT_JSON */
         case 'h': fputs(store_usage, stdout); return EXIT_OK;
         default: return bad_option("blob store", argv, c);
         }
@@ -1434,8 +1339,8 @@ static int blob_store(int argc, char **argv)
             from_mtd = 1;
         else if (!unknown)
             return fail(rc, "%s", msg);
-        else if (!g_json)
-            fprintf(stderr, "%s: %s; reading the directory here\n", g_prog, msg);
+        else if (!g_out.json)
+            fprintf(stderr, "%s: %s; reading the directory here\n", g_out.prog, msg);
     }
     if (!from_mtd) {
         if ((rc = store_dir(dir_opt, dir, sizeof dir)) != EXIT_OK)
@@ -1443,7 +1348,7 @@ static int blob_store(int argc, char **argv)
         if ((rc = store_local(dir, &d)) != EXIT_OK)
             return rc;
     }
-    if (g_json) {
+    if (g_out.json) {
         emit_json(d);
         return EXIT_OK;
     }
@@ -1452,9 +1357,9 @@ static int blob_store(int argc, char **argv)
     return EXIT_OK;
 }
 
-/* ============================================================ dispatch */
+/* ====================================================== mtctl blob --help */
 
-static const char blob_usage[] =
+const char blob_usage[] =
     "usage: mtctl blob COMMAND [ARGS]\n"
     "\n"
     "Encrypted blobs: a file is cut into 1 MiB chunks, each padded and sealed\n"
@@ -1478,29 +1383,6 @@ static const char blob_usage[] =
     "~/.local/state/megatorrent/blobs (mtd's blob_dir by default).\n"
     "Each takes --json and --help: mtctl blob COMMAND --help.\n";
 
-int cmd_blob(int argc, char **argv)
-{
-    const char *sub = argc > 1 ? argv[1] : NULL;
-    if (!sub)
-        return fputs(blob_usage, stderr), EXIT_USAGE;
-    if (!strcmp(sub, "-h") || !strcmp(sub, "--help") || !strcmp(sub, "help")) {
-        fputs(blob_usage, stdout);
-        return EXIT_OK;
-    }
-    if (sodium_init() < 0)
-        return fail(EXIT_LOCAL, "libsodium failed to start");
-    optind = 0;
-    if (!strcmp(sub, "ingest"))
-        return blob_ingest(argc - 1, argv + 1);
-    if (!strcmp(sub, "reassemble"))
-        return blob_reassemble(argc - 1, argv + 1);
-    if (!strcmp(sub, "fetch"))
-        return blob_fetch(argc - 1, argv + 1);
-    if (!strcmp(sub, "store"))
-        return blob_store(argc - 1, argv + 1);
-    return fail(EXIT_USAGE, "unknown blob command '%s' (see mtctl blob --help)", sub);
-}
-
 /* ================================================================= wire */
 
 static const char serve_usage[] =
@@ -1523,14 +1405,14 @@ static const char serve_usage[] =
     "  --max-per-ip N         connections at once from one address (default 8)\n"
     "Exit 3 if DIR is missing or the address cannot be bound.\n";
 
-static int wire_serve(int argc, char **argv)
+int cmd_wire_serve(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"dir", required_argument, NULL, 'd'},
         {"listen", required_argument, NULL, 'l'},
         {"max-conns", required_argument, NULL, 'm'},
         {"max-per-ip", required_argument, NULL, 'i'},
-        {"json", no_argument, NULL, 'j'},
+        OPT_JSON,
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -1562,7 +1444,7 @@ static int wire_serve(int argc, char **argv)
             if ((max_ip = parse_count(optarg, 100000)) < 1)
                 return fail(EXIT_USAGE, "--max-per-ip wants 1 to 100000, not '%s'", optarg);
             break;
-        case 'j': g_json = 1; break;
+        case 0: break; /* OPT_JSON */
         case 'h': fputs(serve_usage, stdout); return EXIT_OK;
         default: return bad_option("wire serve", argv, c);
         }
@@ -1598,7 +1480,7 @@ static int wire_serve(int argc, char **argv)
     port = mt_wire_server_port(srv);
     host_of(listen, host, sizeof host);
     snprintf(where, sizeof where, "%s:%d", host, port);
-    if (g_json) {
+    if (g_out.json) {
         cJSON *d = cJSON_CreateObject();
         cJSON_AddStringToObject(d, "listen", where);
         cJSON_AddNumberToObject(d, "port", port);
@@ -1614,7 +1496,7 @@ static int wire_serve(int argc, char **argv)
     mt_wire_server_get_stats(srv, &st);
     mt_wire_server_stop(srv);
     sigprocmask(SIG_SETMASK, &old, NULL);
-    if (g_json) {
+    if (g_out.json) {
         cJSON *d = cJSON_CreateObject();
         cJSON_AddStringToObject(d, "signal", sig == SIGINT ? "SIGINT" : "SIGTERM");
         cJSON_AddNumberToObject(d, "accepted", (double)st.accepted);
@@ -1628,7 +1510,7 @@ static int wire_serve(int argc, char **argv)
         emit_json(d);
     } else {
         char sent[32];
-        dc_human_bytes((double)st.bytes_sent, sent, sizeof sent);
+        human_bytes((double)st.bytes_sent, sent, sizeof sent);
         printf("stopped (%s): %llu connection%s accepted, %llu refused (%llu per-IP cap, %llu full), "
                "%llu bad frame%s, %llu timeout%s, %llu blob%s served (%s), %llu not found\n",
                sig == SIGINT ? "SIGINT" : "SIGTERM", (unsigned long long)st.accepted, st.accepted == 1 ? "" : "s",
@@ -1655,14 +1537,14 @@ static const char get_usage[] =
     "Exit 1 if the host cannot be reached, does not have the blob, sends bytes\n"
     "that do not match the id, or the time runs out.\n";
 
-static int wire_get(int argc, char **argv)
+int cmd_wire_get(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"peer", required_argument, NULL, 'p'},
         {"output", required_argument, NULL, 'o'},
         {"force", no_argument, NULL, 'f'},
         {"timeout", required_argument, NULL, 't'},
-        {"json", no_argument, NULL, 'j'},
+        OPT_JSON,
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -1691,7 +1573,7 @@ static int wire_get(int argc, char **argv)
             if ((timeout = parse_count(optarg, 3600)) < 1)
                 return fail(EXIT_USAGE, "--timeout wants 1 to 3600 seconds, not '%s'", optarg);
             break;
-        case 'j': g_json = 1; break;
+        case 0: break; /* OPT_JSON */
         case 'h': fputs(get_usage, stdout); return EXIT_OK;
         default: return bad_option("wire get", argv, c);
         }
@@ -1730,7 +1612,7 @@ static int wire_get(int argc, char **argv)
         return fail(EXIT_FAILED, "%s exists (--force replaces it)", out);
     if (rc)
         return fail(EXIT_LOCAL, "%s", err.message);
-    if (g_json) {
+    if (g_out.json) {
         cJSON *d = cJSON_CreateObject();
         cJSON_AddStringToObject(d, "id", id);
         cJSON_AddStringToObject(d, "peer", peer);
@@ -1741,13 +1623,13 @@ static int wire_get(int argc, char **argv)
         emit_json(d);
     } else {
         char path[4200];
-        dc_clean(out, path, sizeof path);
+        clean_text(out, path, sizeof path);
         printf("%s: %zu bytes from %s, SHA-256 matches the id -> %s\n", id, len, peer, path);
     }
     return EXIT_OK;
 }
 
-static const char wire_usage[] =
+const char wire_usage[] =
     "usage: mtctl wire COMMAND [ARGS]\n"
     "\n"
     "mt-wire, the encrypted blob transport (X25519 handshake, ChaCha20-Poly1305\n"
@@ -1760,22 +1642,3 @@ static const char wire_usage[] =
     "                       fetch one blob and check it against its id\n"
     "\n"
     "Each takes --json and --help: mtctl wire COMMAND --help.\n";
-
-int cmd_wire(int argc, char **argv)
-{
-    const char *sub = argc > 1 ? argv[1] : NULL;
-    if (!sub)
-        return fputs(wire_usage, stderr), EXIT_USAGE;
-    if (!strcmp(sub, "-h") || !strcmp(sub, "--help") || !strcmp(sub, "help")) {
-        fputs(wire_usage, stdout);
-        return EXIT_OK;
-    }
-    if (sodium_init() < 0)
-        return fail(EXIT_LOCAL, "libsodium failed to start");
-    optind = 0;
-    if (!strcmp(sub, "serve"))
-        return wire_serve(argc - 1, argv + 1);
-    if (!strcmp(sub, "get"))
-        return wire_get(argc - 1, argv + 1);
-    return fail(EXIT_USAGE, "unknown wire command '%s' (see mtctl wire --help)", sub);
-}

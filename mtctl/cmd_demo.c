@@ -27,7 +27,7 @@
 
 #include <sodium.h>
 
-#include "cmd_daemon.h"
+#include "client.h"
 #include "mt_feedaddr.h"
 #include "mt_testnet.h"
 #include "mtctl.h"
@@ -111,7 +111,7 @@ static void say(const char *fmt, ...)
 static void say(const char *fmt, ...)
 {
     va_list ap;
-    if (g_json)
+    if (g_out.json)
         return;
     va_start(ap, fmt);
     vprintf(fmt, ap);
@@ -411,7 +411,7 @@ static int wait_ready(demo *d, daemon_proc *p)
         }
         nodes = cJSON_GetObjectItemCaseSensitive(r, "dht_nodes");
         rc = !cJSON_IsNumber(nodes) || nodes->valuedouble >= 1;
-        dc_clean(dc_str(r, "listen")[0] ? dc_str(r, "listen") : p->listen, p->bound, sizeof p->bound);
+        clean_text(dc_str(r, "listen")[0] ? dc_str(r, "listen") : p->listen, p->bound, sizeof p->bound);
         cJSON_Delete(r);
         if (rc)
             return EXIT_OK;
@@ -552,7 +552,7 @@ static int seed_payload(demo *d, int i, size_t mib)
     cJSON_Delete(r);
     if ((rc = wait_seeding(d, f)) != EXIT_OK)
         return rc;
-    dc_human_bytes((double)f->size, size, sizeof size);
+    human_bytes((double)f->size, size, sizeof size);
     say("   %s  %s of random bytes, seeding\n     %s\n", f->name, size, f->magnet);
     return EXIT_OK;
 }
@@ -615,19 +615,19 @@ static int payload_by_id(demo *d, const char *id)
 
 /* Show one subscriber event; note arrivals and completions. Sets *resync
  * when a check ended without everything we wait for. */
-static void on_event(demo *d, const cJSON *ev, int first, int count, int *resync, dc_progress *bar)
+static void on_event(demo *d, const cJSON *ev, int first, int count, int *resync, progress *bar)
 {
     const char *type = dc_str(ev, "type");
     char name[128], why[256];
     int i = payload_by_id(d, dc_str(ev, "id"));
-    dc_clean(dc_str(ev, "name"), name, sizeof name);
+    clean_text(dc_str(ev, "name"), name, sizeof name);
     if (!strcmp(type, "item.added")) {
-        dc_progress_clear(bar);
+        progress_clear(bar);
         say("   item.added        + %s\n", name);
         if (i >= 0)
             d->f[i].added = 1;
     } else if (!strcmp(type, "torrent.finished") && i >= first && i < first + count && !d->f[i].finished) {
-        dc_progress_clear(bar);
+        progress_clear(bar);
         d->f[i].finished = 1;
         say("   torrent.finished  %s\n", name);
     } else if (!strcmp(type, "feed.checked") || !strcmp(type, "feed.rejected")) {
@@ -635,8 +635,8 @@ static void on_event(demo *d, const cJSON *ev, int first, int count, int *resync
         int n = 0;
         for (int k = first; k < first + count; k++)
             n += d->f[k].added;
-        dc_progress_clear(bar);
-        dc_clean(cJSON_IsString(e) ? e->valuestring : "", why, sizeof why);
+        progress_clear(bar);
+        clean_text(cJSON_IsString(e) ? e->valuestring : "", why, sizeof why);
         say("   %-17s seq %.0f%s%s\n", type, dc_num(ev, "seq", 0), why[0] ? ": " : "", why);
         if (n < count)
             *resync = 1;
@@ -644,7 +644,7 @@ static void on_event(demo *d, const cJSON *ev, int first, int count, int *resync
 }
 
 /* One round of torrent.info over the items that arrived; progress bar. */
-static int poll_downloads(demo *d, int first, int count, cJSON **objs, dc_progress *bar)
+static int poll_downloads(demo *d, int first, int count, cJSON **objs, progress *bar)
 {
     char *ids[NFILES], msg[1024];
     int map[NFILES], n = 0, rc;
@@ -668,7 +668,7 @@ static int poll_downloads(demo *d, int first, int count, cJSON **objs, dc_progre
     }
     if (rc)
         return dfail(d, rc, "subscriber: %s", msg);
-    if (!g_json)
+    if (!g_out.json)
         dc_progress_show(bar, &a);
     return EXIT_OK;
 }
@@ -698,10 +698,10 @@ static int sync_sub(demo *d)
 static int wait_downloads(demo *d, int first, int count, cJSON **objs)
 {
     int64_t deadline = mt_now_ms() + FETCH_TIMEOUT_MS, next_poll = 0, resync_at = 0;
-    dc_progress bar;
+    progress bar;
     char msg[512];
     int rc;
-    dc_progress_init(&bar);
+    progress_init(&bar, 0);
     while (!all_finished(d, first, count)) {
         cJSON *ev = NULL;
         int resync = 0, got;
@@ -731,7 +731,7 @@ static int wait_downloads(demo *d, int first, int count, cJSON **objs)
                 break;
         }
     }
-    dc_progress_clear(&bar);
+    progress_clear(&bar);
     /* One last round, for the save paths of the finished torrents. */
     bar.on = 0;
     return d->code ? d->code : poll_downloads(d, first, count, objs, &bar);
@@ -780,7 +780,7 @@ static int verify(demo *d, int first, int count, cJSON **objs)
         if ((rc = same_bytes(d, f->path, got)) != EXIT_OK)
             return rc;
         f->verified = 1;
-        dc_human_bytes((double)f->size, size, sizeof size);
+        human_bytes((double)f->size, size, sizeof size);
         say("   verified %s: %s, identical to the original\n", got, size);
     }
     return EXIT_OK;
@@ -902,8 +902,8 @@ static void print_summary(demo *d)
 {
     double bytes12 = (double)(d->f[0].size + d->f[1].size);
     char b12[32], b3[32];
-    dc_human_bytes(bytes12, b12, sizeof b12);
-    dc_human_bytes((double)d->f[2].size, b3, sizeof b3);
+    human_bytes(bytes12, b12, sizeof b12);
+    human_bytes((double)d->f[2].size, b3, sizeof b3);
     say("\n7. Summary\n");
     say("   network    %6.2f s  %d DHT nodes started\n", d->sec_network, d->nodes);
     say("   daemons    %6.2f s  started and joined the DHT\n", d->sec_daemons);
@@ -952,11 +952,11 @@ static void emit_summary(demo *d)
 /* Stop everything that was started and remove what was made. */
 static void cleanup(demo *d)
 {
-    if (!g_json && (d->d[0].pid || d->d[1].pid))
+    if (!g_out.json && (d->d[0].pid || d->d[1].pid))
         say("\nCleaning up\n");
     for (int i = 0; i < 2; i++)
         stop_daemon(d, &d->d[i]);
-    if (d->code && !g_json)
+    if (d->code && !g_out.json)
         for (int i = 0; i < 2; i++)
             if (d->made_sub[i])
                 show_log_tail(d->d[i].name, d->d[i].log);
@@ -980,7 +980,7 @@ static int demo_parse(int argc, char **argv, demo *d, const char **dir, const ch
     static const struct option opts[] = {
         {"dir", required_argument, NULL, 'd'}, {"keep", no_argument, NULL, 'k'},
         {"mtd", required_argument, NULL, 'm'}, {"nodes", required_argument, NULL, 'n'},
-        {"json", no_argument, NULL, 'j'},      {"help", no_argument, NULL, 'h'},
+        OPT_JSON,      {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     long long n;
@@ -996,7 +996,7 @@ static int demo_parse(int argc, char **argv, demo *d, const char **dir, const ch
                 return fail(EXIT_USAGE, "--nodes wants 2 to 64, not '%s'", optarg);
             d->nodes = (int)n;
             break;
-        case 'j': g_json = 1; break;
+        case 0: break; /* OPT_JSON */
         case 'h': fputs(demo_usage, stdout); return -1;
         default: return fail(EXIT_USAGE, "demo: unknown option '%s' (see mtctl demo --help)", argv[optind - 1]);
         }
@@ -1053,10 +1053,10 @@ int cmd_demo(int argc, char **argv)
     if (rc == EXIT_OK)
         print_summary(&d);
     cleanup(&d);
-    if (g_json)
+    if (g_out.json)
         emit_summary(&d);
     else if (d.code)
-        fprintf(stderr, "%s: demo: %s\n", g_prog, d.err);
+        fprintf(stderr, "%s: demo: %s\n", g_out.prog, d.err);
     else
         say("\nDone. Next: run mtd yourself, then mtctl publish / subscribe (see mtctl(1)).\n");
     sigaction(SIGINT, &old_int, NULL);

@@ -9,7 +9,7 @@
 #include "mt_util.h"
 #include "mtctl.h"
 
-static const char dht_usage[] =
+const char dht_usage[] =
     "usage: mtctl dht put -k KEYFILE [--salt S] [--seq N] [--bencoded] VALUE\n"
     "       mtctl dht put --immutable [--bencoded] VALUE\n"
     "       mtctl dht get PUBKEY_HEX [--salt S] [--settle SECONDS]\n"
@@ -32,7 +32,7 @@ static const char dht_usage[] =
     "  -t, --timeout SECONDS      how long to wait (default 30; peers: 5)\n"
     "      --json                 one JSON document on stdout\n";
 
-enum { OPT_IMMUTABLE = 256, OPT_BENCODED, OPT_JSON, OPT_SETTLE };
+enum { OPT_IMMUTABLE = 256, OPT_BENCODED, OPT_SETTLE };
 
 typedef struct dht_args {
     net_opts net;
@@ -60,7 +60,7 @@ static int parse_args(int argc, char **argv, dht_args *a, int default_timeout_s)
         {"immutable", no_argument, NULL, OPT_IMMUTABLE},
         {"bencoded", no_argument, NULL, OPT_BENCODED},
         {"settle", required_argument, NULL, OPT_SETTLE},
-        {"json", no_argument, NULL, OPT_JSON},
+        OPT_JSON,
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -96,7 +96,7 @@ static int parse_args(int argc, char **argv, dht_args *a, int default_timeout_s)
             break;
         case OPT_IMMUTABLE: a->immutable = 1; break;
         case OPT_BENCODED: a->bencoded = 1; break;
-        case OPT_JSON: g_json = 1; break;
+        case 0: break; /* OPT_JSON */
         case OPT_SETTLE:
             if ((v = parse_count(optarg, 3600)) < 0)
                 return fail(EXIT_USAGE, "--settle wants seconds, not '%s'", optarg);
@@ -158,7 +158,7 @@ static void add_hex(cJSON *doc, const char *name, const uint8_t *p, size_t n)
 static void print_result(cJSON *doc)
 {
     cJSON *it;
-    if (g_json) {
+    if (g_out.json) {
         emit_json(doc);
         return;
     }
@@ -203,7 +203,7 @@ static int value_bytes(const dht_args *a, uint8_t **v, size_t *len)
     return 0;
 }
 
-static int dht_put(int argc, char **argv)
+int cmd_dht_put(int argc, char **argv)
 {
     dht_args a;
     mt_identity *id = NULL;
@@ -277,7 +277,7 @@ out:
     return rc;
 }
 
-static int dht_get(int argc, char **argv)
+int cmd_dht_get(int argc, char **argv)
 {
     dht_args a;
     mt_session *s = NULL;
@@ -391,7 +391,7 @@ static int lookup_peers(mt_session *s, const uint8_t ih[20], int ms, cJSON *arr,
                 snprintf(ep, sizeof ep, strchr(ev.peers[i].addr, ':') ? "[%s]:%u" : "%s:%u", ev.peers[i].addr,
                          ev.peers[i].port);
                 cJSON_AddItemToArray(arr, cJSON_CreateString(ep));
-                if (print_live && !g_json)
+                if (print_live && !g_out.json)
                     printf("%s\n", ep);
                 added++;
             }
@@ -415,7 +415,7 @@ static int open_for_hash(int argc, char **argv, dht_args *a, int default_timeout
     return net_open(&a->net, s);
 }
 
-static int dht_announce(int argc, char **argv)
+int cmd_dht_announce(int argc, char **argv)
 {
     dht_args a;
     mt_session *s = NULL;
@@ -463,7 +463,7 @@ out:
     return rc;
 }
 
-static int dht_peers(int argc, char **argv)
+int cmd_dht_peers(int argc, char **argv)
 {
     dht_args a;
     mt_session *s = NULL;
@@ -483,23 +483,4 @@ static int dht_peers(int argc, char **argv)
     print_result(doc);
     mt_session_free(s);
     return EXIT_OK;
-}
-
-int cmd_dht(int argc, char **argv)
-{
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        fputs(dht_usage, argc < 2 ? stderr : stdout);
-        return argc < 2 ? EXIT_USAGE : EXIT_OK;
-    }
-    argc--;
-    argv++;
-    if (!strcmp(argv[0], "put"))
-        return dht_put(argc, argv);
-    if (!strcmp(argv[0], "get"))
-        return dht_get(argc, argv);
-    if (!strcmp(argv[0], "announce"))
-        return dht_announce(argc, argv);
-    if (!strcmp(argv[0], "peers"))
-        return dht_peers(argc, argv);
-    return fail(EXIT_USAGE, "unknown dht command '%s' (put, get, announce, peers)", argv[0]);
 }

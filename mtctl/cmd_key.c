@@ -9,7 +9,7 @@
 #include "mt_feedaddr.h"
 #include "mtctl.h"
 
-static const char key_usage[] =
+const char key_usage[] =
     "usage: mtctl key generate [-o FILE] [--force] [--encrypt] [--passphrase-file F]\n"
     "       mtctl key show [-k FILE] [--salt NAME] [--passphrase-file F]\n"
     "       mtctl key import FILE [-o DEST] [--force] [--encrypt] [--passphrase-file F]\n"
@@ -46,7 +46,7 @@ static int key_parse(int argc, char **argv, const char *who, key_args *a)
         {"encrypt", no_argument, NULL, 'e'},
         {"passphrase-file", required_argument, NULL, 'P'},
         {"salt", required_argument, NULL, 's'},
-        {"json", no_argument, NULL, 'j'},
+        OPT_JSON,
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -61,7 +61,7 @@ static int key_parse(int argc, char **argv, const char *who, key_args *a)
         case 'e': a->encrypt = 1; break;
         case 'P': a->passfile = optarg; break;
         case 's': a->salt = optarg; break;
-        case 'j': g_json = 1; break;
+        case 0: break; /* OPT_JSON */
         case 'h': fputs(key_usage, stdout); return -1;
         default: return fail(EXIT_USAGE, "key %s: bad option '%s'", who, argv[optind - 1]);
         }
@@ -87,7 +87,7 @@ static int key_store(const mt_identity *id, const key_args *a, const char *path)
         return fail(rc == MT_EEXIST ? EXIT_FAILED : EXIT_LOCAL, "%s%s", err.message,
                     rc == MT_EEXIST ? " (use --force to replace it)" : "");
     mt_hex_encode(mt_identity_public_key(id), 32, pkhex);
-    if (g_json) {
+    if (g_out.json) {
         cJSON *doc = cJSON_CreateObject();
         cJSON_AddStringToObject(doc, "publicKey", pkhex);
         cJSON_AddStringToObject(doc, "file", path);
@@ -100,7 +100,7 @@ static int key_store(const mt_identity *id, const key_args *a, const char *path)
     return EXIT_OK;
 }
 
-static int key_generate(int argc, char **argv)
+int cmd_key_generate(int argc, char **argv)
 {
     key_args a;
     mt_identity *id = NULL;
@@ -131,7 +131,7 @@ static int key_generate(int argc, char **argv)
     return rc;
 }
 
-static int key_show(int argc, char **argv)
+int cmd_key_show(int argc, char **argv)
 {
     key_args a;
     mt_identity *id = NULL, *tx = NULL;
@@ -166,7 +166,7 @@ static int key_show(int argc, char **argv)
         return fail(EXIT_LOCAL, "%s", err.message);
     if (!a.salt && mt_feedaddr_format_uri(&fa, uri, sizeof uri, &err) != 0)
         return fail(EXIT_LOCAL, "%s", err.message);
-    if (g_json) {
+    if (g_out.json) {
         cJSON *doc = cJSON_CreateObject();
         cJSON_AddStringToObject(doc, "publicKey", pkhex);
         cJSON_AddStringToObject(doc, "transportKey", txhex);
@@ -182,7 +182,7 @@ static int key_show(int argc, char **argv)
     return EXIT_OK;
 }
 
-static int key_import(int argc, char **argv)
+int cmd_key_import(int argc, char **argv)
 {
     key_args a;
     mt_identity *id = NULL;
@@ -226,23 +226,8 @@ static int key_import(int argc, char **argv)
     }
     if (stat(src, &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO)))
         fprintf(stderr, "%s: note: %s is readable by group or others (mode %04o); "
-                "chmod 600 it or delete it once imported\n", g_prog, src, (unsigned)(st.st_mode & 07777));
+                "chmod 600 it or delete it once imported\n", g_out.prog, src, (unsigned)(st.st_mode & 07777));
     rc = key_store(id, &a, dest);
     mt_identity_free(id);
     return rc;
-}
-
-int cmd_key(int argc, char **argv)
-{
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        fputs(key_usage, argc < 2 ? stderr : stdout);
-        return argc < 2 ? EXIT_USAGE : EXIT_OK;
-    }
-    if (!strcmp(argv[1], "generate"))
-        return key_generate(argc - 1, argv + 1);
-    if (!strcmp(argv[1], "show"))
-        return key_show(argc - 1, argv + 1);
-    if (!strcmp(argv[1], "import"))
-        return key_import(argc - 1, argv + 1);
-    return fail(EXIT_USAGE, "unknown key command '%s' (try: key generate, key show, key import)", argv[1]);
 }

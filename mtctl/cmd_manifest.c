@@ -15,7 +15,7 @@
 #include "mt_seq.h"
 #include "mtctl.h"
 
-static const char manifest_usage[] =
+const char manifest_usage[] =
     "usage: mtctl manifest create [-k KEY] [--title T] [--seq N] [--timestamp MS]\n"
     "                             [--read-key HEX] [--topic T]... [--metadata JSON]\n"
     "                             [-o FILE] [--state-dir DIR] (ITEM... | -i FILE)\n"
@@ -69,7 +69,7 @@ static int man_parse(int argc, char **argv, const char *who, man_args *a)
         {"key", required_argument, NULL, 'K'},
         {"min-seq", required_argument, NULL, 'M'},
         {"passphrase-file", required_argument, NULL, 'P'},
-        {"json", no_argument, NULL, 'j'},
+        OPT_JSON,
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -109,7 +109,7 @@ static int man_parse(int argc, char **argv, const char *who, man_args *a)
                 return fail(EXIT_USAGE, "--min-seq wants an integer from 0 to 2^53-1");
             break;
         case 'P': a->passfile = optarg; break;
-        case 'j': g_json = 1; break;
+        case 0: break; /* OPT_JSON */
         case 'h': fputs(manifest_usage, stdout); return -1;
         default: return fail(EXIT_USAGE, "manifest %s: bad option '%s'", who, argv[optind - 1]);
         }
@@ -212,7 +212,7 @@ static int seq_path(const man_args *a, const uint8_t pk[32], char *buf, size_t c
     return EXIT_OK;
 }
 
-static int manifest_create(int argc, char **argv)
+int cmd_manifest_create(int argc, char **argv)
 {
     man_args a;
     mt_manifest_draft *d = NULL;
@@ -268,7 +268,7 @@ static int manifest_create(int argc, char **argv)
         fputc('\n', stdout);
     } else if (mt_file_write_atomic(a.out, json, len, 0644, 1, &err) != 0) {
         rc = fail(EXIT_LOCAL, "%s", err.message);
-    } else if (g_json) {
+    } else if (g_out.json) {
         cJSON *doc = cJSON_CreateObject();
         cJSON_AddStringToObject(doc, "file", a.out);
         cJSON_AddNumberToObject(doc, "sequence", (double)seq);
@@ -339,7 +339,7 @@ static void print_summary(const mt_manifest *m)
            mt_manifest_total_items(m) == 1 ? "" : "s");
 }
 
-static int manifest_verify(int argc, char **argv)
+int cmd_manifest_verify(int argc, char **argv)
 {
     man_args a;
     mt_manifest *m = NULL;
@@ -351,7 +351,7 @@ static int manifest_verify(int argc, char **argv)
         return fail(EXIT_USAGE, "manifest verify takes one FILE (or - for stdin)");
     if ((rc = load_file(argv[optind], &a, &m)) != EXIT_OK)
         return rc;
-    if (g_json) {
+    if (g_out.json) {
         emit_json(summary_json(m));
     } else {
         printf("valid       %s\n", argv[optind]);
@@ -428,7 +428,7 @@ static cJSON *item_json(const mt_item *it)
     return o;
 }
 
-static int manifest_show(int argc, char **argv)
+int cmd_manifest_show(int argc, char **argv)
 {
     man_args a;
     mt_manifest *m = NULL;
@@ -441,7 +441,7 @@ static int manifest_show(int argc, char **argv)
         return fail(EXIT_USAGE, "manifest show takes one FILE (or - for stdin)");
     if ((rc = load_file(argv[optind], &a, &m)) != EXIT_OK)
         return rc;
-    if (g_json) {
+    if (g_out.json) {
         cJSON *doc = summary_json(m), *colls = cJSON_AddArrayToObject(doc, "collectionList");
         for (size_t c = 0; c < mt_manifest_collection_count(m); c++) {
             cJSON *co = cJSON_CreateObject(), *items = cJSON_AddArrayToObject(co, "items");
@@ -481,7 +481,7 @@ static int manifest_show(int argc, char **argv)
 
 /* ---------------------------------------------------------------- diff */
 
-static int manifest_diff(int argc, char **argv)
+int cmd_manifest_diff(int argc, char **argv)
 {
     man_args a;
     mt_manifest *old_m = NULL, *new_m = NULL;
@@ -506,7 +506,7 @@ static int manifest_diff(int argc, char **argv)
         rc = fail(exit_for(err.code), "%s", err.message);
         goto out;
     }
-    if (g_json) {
+    if (g_out.json) {
         cJSON *doc = cJSON_CreateObject();
         cJSON *added = cJSON_AddArrayToObject(doc, "added"), *removed = cJSON_AddArrayToObject(doc, "removed");
         cJSON_AddNumberToObject(doc, "oldSequence", (double)mt_manifest_sequence(old_m));
@@ -532,21 +532,4 @@ out:
     mt_manifest_free(old_m);
     mt_manifest_free(new_m);
     return rc;
-}
-
-int cmd_manifest(int argc, char **argv)
-{
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        fputs(manifest_usage, argc < 2 ? stderr : stdout);
-        return argc < 2 ? EXIT_USAGE : EXIT_OK;
-    }
-    if (!strcmp(argv[1], "create"))
-        return manifest_create(argc - 1, argv + 1);
-    if (!strcmp(argv[1], "verify"))
-        return manifest_verify(argc - 1, argv + 1);
-    if (!strcmp(argv[1], "show"))
-        return manifest_show(argc - 1, argv + 1);
-    if (!strcmp(argv[1], "diff"))
-        return manifest_diff(argc - 1, argv + 1);
-    return fail(EXIT_USAGE, "unknown manifest command '%s' (try: create, verify, show, diff)", argv[1]);
 }

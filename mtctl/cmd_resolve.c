@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cmd_daemon.h"
+#include "client.h"
 #include "mt_feedindex.h"
 #include "mtctl.h"
 
@@ -28,7 +28,7 @@ static void remove_tree(const char *dir)
 /* The result document: as JSON, or the way the daemon path prints it. */
 static void print_resolved(cJSON *doc)
 {
-    if (g_json) {
+    if (g_out.json) {
         emit_json(doc);
         return;
     }

@@ -34,7 +34,7 @@ int cmd_testnet(int argc, char **argv)
         {"nodes", required_argument, NULL, 'n'},
         {"seconds", required_argument, NULL, 's'},
         {"address", required_argument, NULL, 'a'},
-        {"json", no_argument, NULL, 'j'},
+        OPT_JSON,
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -59,7 +59,7 @@ int cmd_testnet(int argc, char **argv)
                 return fail(EXIT_USAGE, "--seconds wants a number of seconds, not '%s'", optarg);
             break;
         case 'a': addr = optarg; break;
-        case 'j': g_json = 1; break;
+        case 0: break; /* OPT_JSON */
         case 'h': fputs(testnet_usage, stdout); return EXIT_OK;
         default: return fail(EXIT_USAGE, "testnet: bad option '%s'", argv[optind - 1]);
         }
@@ -78,7 +78,7 @@ int cmd_testnet(int argc, char **argv)
     if (rc)
         return fail(rc == MT_EINVAL ? EXIT_USAGE : EXIT_LOCAL, "testnet: %s", err.message);
     n = mt_testnet_size(net);
-    if (g_json) {
+    if (g_out.json) {
         cJSON *doc = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(doc, "nodes");
         for (i = 0; i < n; i++)
             cJSON_AddItemToArray(arr, cJSON_CreateString(mt_testnet_endpoint(net, i)));
@@ -108,7 +108,7 @@ int cmd_testnet(int argc, char **argv)
     }
     free(pfd);
     mt_testnet_free(net);
-    if (!g_json)
+    if (!g_out.json)
         printf("stopped\n");
     return EXIT_OK;
 }

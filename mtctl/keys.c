@@ -1,7 +1,8 @@
-/* keys.c - mtctl: where keys and state live, passphrases, loading keys. */
+/* keys.c - mtctl: where keys, state and paths live, passphrases, loading keys. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,13 +46,14 @@ int default_state_dir(char *buf, size_t cap)
     return xdg_path("XDG_STATE_HOME", ".local/state", NULL, buf, cap);
 }
 
-/* mkdir -p path (each new level with mode); 0 or -1 (errno). */
-static int make_dirs(const char *path, unsigned mode)
+int make_dirs(const char *path, unsigned mode)
 {
     char buf[4096];
     size_t n = strlen(path);
-    if (n == 0 || n >= sizeof buf)
+    if (n == 0 || n >= sizeof buf) {
+        errno = n ? ENAMETOOLONG : ENOENT;
         return -1;
+    }
     memcpy(buf, path, n + 1);
     for (char *p = buf + 1; *p; p++) {
         if (*p != '/')
@@ -77,6 +79,16 @@ int make_parent_dirs(const char *file, unsigned mode)
     memcpy(buf, file, n);
     buf[n] = '\0';
     return make_dirs(buf, mode);
+}
+
+int absolute_path(const char *in, char *out, size_t cap)
+{
+    char cwd[PATH_MAX];
+    if (in[0] == '/')
+        return (size_t)snprintf(out, cap, "%s", in) < cap ? 0 : -1;
+    if (!getcwd(cwd, sizeof cwd))
+        return -1;
+    return (size_t)snprintf(out, cap, "%s/%s", cwd, in) < cap ? 0 : -1;
 }
 
 /* Read one line from fd into pass (without the newline); length or -1. */

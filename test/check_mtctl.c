@@ -566,6 +566,115 @@ START_TEST(manifest_commands)
 }
 END_TEST
 
+/* Global options go before the command word as well as after it. */
+START_TEST(global_options_before_command)
+{
+    char dir[] = "/tmp/mt-glob-XXXXXX", key[128], out[8192], out2[8192];
+    cJSON *doc;
+    ck_assert(mkdtemp(dir) != NULL);
+    snprintf(key, sizeof key, "%s/id.json", dir);
+    {
+        const char *a[] = {"key", "generate", "-o", key, NULL};
+        ck_assert_int_eq(run(out, sizeof out, a), 0);
+    }
+    {
+        /* Before or after: the same JSON error, the same exit code. */
+        const char *a[] = {"--json", "--socket", "/nonexistent/mtd.sock", "status", NULL};
+        const char *b[] = {"status", "--json", "--socket", "/nonexistent/mtd.sock", NULL};
+        ck_assert_int_eq(run(out, sizeof out, a), 3);
+        ck_assert_int_eq(run(out2, sizeof out2, b), 3);
+        ck_assert_str_eq(out, out2);
+        ck_assert(error_has(out, "/nonexistent/mtd.sock"));
+    }
+    {
+        /* --socket=PATH before the command, --json after it. */
+        const char *a[] = {"--socket=/nonexistent/mtd.sock", "list", "--json", NULL};
+        ck_assert_int_eq(run(out, sizeof out, a), 3);
+        ck_assert(error_has(out, "/nonexistent/mtd.sock"));
+    }
+    {
+        /* The one after the command wins. */
+        const char *a[] = {"--json", "--socket", "/nonexistent/a.sock", "list", "--socket", "/nonexistent/b.sock",
+                           NULL};
+        ck_assert_int_eq(run(out, sizeof out, a), 3);
+        ck_assert(error_has(out, "/nonexistent/b.sock"));
+    }
+    {
+        /* The command's own rules for the value apply: sync's --timeout. */
+        const char *a[] = {"--json", "--timeout", "0", "sync", "--socket", "/nonexistent/mtd.sock", NULL};
+        ck_assert_int_eq(run(out, sizeof out, a), 2);
+        ck_assert(error_has(out, "--timeout"));
+    }
+    {
+        /* --json before a subcommand; a global one it has no use for is ignored. */
+        const char *a[] = {"--json", "key", "show", "-k", key, NULL};
+        const char *b[] = {"--socket", "/nonexistent/mtd.sock", "--json", "key", "show", "-k", key, NULL};
+        ck_assert_int_eq(run(out, sizeof out, a), 0);
+        doc = parse(out);
+        ck_assert_int_eq(strlen(str(doc, "publicKey")), 64);
+        cJSON_Delete(doc);
+        ck_assert_int_eq(run(out2, sizeof out2, b), 0);
+        ck_assert_str_eq(out, out2);
+    }
+    {
+        /* Unknown before the command, or a value missing: usage errors. */
+        const char *a[] = {"--frobnicate", "list", NULL};
+        const char *b[] = {"--json", "--frobnicate", "list", NULL};
+        const char *c[] = {"--socket", NULL};
+        ck_assert_int_eq(run(out, sizeof out, a), 2);
+        ck_assert_int_eq(run(out, sizeof out, b), 2);
+        ck_assert(error_has(out, "--frobnicate"));
+        ck_assert_int_eq(run(out, sizeof out, c), 2);
+    }
+    {
+        /* Help from the table: every group's commands, the global options. */
+        const char *a[] = {"--help", NULL};
+        const char *b[] = {"key", "--help", NULL};
+        const char *c[] = {"--json", "key", "frob", NULL};
+        ck_assert_int_eq(run(out, sizeof out, a), 0);
+        ck_assert_ptr_nonnull(strstr(out, "  key import FILE"));
+        ck_assert_ptr_nonnull(strstr(out, "  subscriptions "));
+        ck_assert_ptr_nonnull(strstr(out, "  --timeout SECONDS"));
+        ck_assert_int_eq(run(out, sizeof out, b), 0);
+        ck_assert_ptr_nonnull(strstr(out, "usage: mtctl key generate"));
+        ck_assert_int_eq(run(out, sizeof out, c), 2);
+        ck_assert(error_has(out, "generate, show, import"));
+    }
+    unlink(key);
+    rmdir(dir);
+}
+END_TEST
+
+/* Network options before the command reach dht, under dht's rules. */
+START_TEST(global_network_options)
+{
+    char out[8192], target[41];
+    cJSON *doc;
+    {
+        const char *a[] = {"--json", "--bootstrap", bootstrap, "--timeout", "20", "dht", "put", "--immutable",
+                           "given before the command", NULL};
+        ck_assert_int_eq(run(out, sizeof out, a), 0);
+        doc = parse(out);
+        snprintf(target, sizeof target, "%s", str(doc, "target"));
+        cJSON_Delete(doc);
+    }
+    {
+        const char *a[] = {"--bootstrap", bootstrap, "dht", "get", "--immutable", target, "--json", NULL};
+        ck_assert_int_eq(run(out, sizeof out, a), 0);
+        doc = parse(out);
+        ck_assert_str_eq(str(doc, "value"), "given before the command");
+        cJSON_Delete(doc);
+    }
+    {
+        /* dht takes 1-3600 s: 7200 is refused before the command starts. */
+        const char *a[] = {"--json", "--timeout", "7200", "dht", "get", "--immutable", target, "-b", bootstrap,
+                           NULL};
+        ck_assert_int_eq(run(out, sizeof out, a), 2);
+        ck_assert(error_has(out, "--timeout"));
+    }
+}
+END_TEST
+
 static Suite *mtctl_suite(void)
 {
     Suite *s = suite_create("mtctl");
@@ -576,12 +685,14 @@ static Suite *mtctl_suite(void)
     tcase_add_test(off, key_files);
     tcase_add_test(off, key_import_show);
     tcase_add_test(off, manifest_commands);
+    tcase_add_test(off, global_options_before_command);
     suite_add_tcase(s, off);
     tcase_add_checked_fixture(net, net_up, net_down);
     tcase_set_timeout(net, 180);
     tcase_add_test(net, put_get_between_processes);
     tcase_add_test(net, immutable_round_trip);
     tcase_add_test(net, announce_then_peers);
+    tcase_add_test(net, global_network_options);
     suite_add_tcase(s, net);
     return s;
 }
