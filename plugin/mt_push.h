@@ -114,6 +114,8 @@ typedef struct mt_push_stats {
     uint64_t rate_limited;  /* dropped by the per-peer bucket, a full queue, or a full event queue */
     uint64_t duplicate;     /* seq not above the highest already delivered or sent for its target */
     uint64_t sent;          /* messages written to peers */
+    uint64_t handshakes;    /* BEP-10 extended handshakes read, from peers with or without
+                               lt_megatorrent: lets a caller know a peer's has been acted on */
 } mt_push_stats;
 
 /* Counters since mt_push_enable; all zero if push is not enabled. */

@@ -103,7 +103,7 @@ private:
 
 struct push_stats_atomic {
     std::atomic<std::uint64_t> received{0}, delivered{0}, bad_signature{0}, malformed{0}, oversized{0},
-        rate_limited{0}, duplicate{0}, sent{0};
+        rate_limited{0}, duplicate{0}, sent{0}, handshakes{0};
 };
 
 void bump(std::atomic<std::uint64_t>& c)
@@ -346,6 +346,11 @@ struct push_peer final : lt::peer_plugin, std::enable_shared_from_this<push_peer
 
     bool on_extension_handshake(lt::bdecode_node const& h) override
     {
+        // Counted when acted on below (on return), not before.
+        struct counted {
+            std::atomic<std::uint64_t>& n;
+            ~counted() { bump(n); }
+        } c{core->stats.handshakes};
         if (h.type() != lt::bdecode_node::dict_t)
             return false;
         lt::bdecode_node m = h.dict_find_dict("m");
@@ -784,6 +789,7 @@ void mt_push_get_stats(mt_session* s, mt_push_stats* st)
         st->rate_limited = ld(a.rate_limited);
         st->duplicate = ld(a.duplicate);
         st->sent = ld(a.sent);
+        st->handshakes = ld(a.handshakes);
     } catch (...) {
     }
 }

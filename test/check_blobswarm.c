@@ -473,7 +473,15 @@ START_TEST(test_wire_by_blob_id)
         ck_assert_int_eq(mt_dht_announce(hb, ih, mt_wire_server_port(wb), &err), 0);
         ck_assert_int_eq(mt_dht_announce(ha, ih, mt_wire_server_port(wa), &err), 0);
     }
-    t_sleep_ms(1500); /* announces travel; nothing here is timed */
+    /* Announces are fire-and-forget: look each blob id up (from A's node,
+     * not the fetcher's) until both hosts show, so the fetch below meets a
+     * DHT that already knows them, however slowly the announces travel. */
+    for (size_t i = 0; i < fe->n_chunks; i++) {
+        uint8_t ih[20];
+        int ports[2] = {mt_wire_server_port(wa), mt_wire_server_port(wb)};
+        ck_assert_int_eq(mt_blob_dht_key(fe->chunks[i].blob_id, ih), 0);
+        t_wait_announced(ha, ih, ports, 2, 500);
+    }
 
     mt_fileentry *bare = NULL;
     ck_assert_int_eq(mt_fileentry_set_swarm(fe, NULL, &err), 0);

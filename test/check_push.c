@@ -231,18 +231,21 @@ static void t_assert_item(const mt_event *ev, const struct item *it, const uint8
         ck_assert_str_eq(ev->endpoint, ep);
 }
 
-/* 1 if a push event arrives on s within ms (it is consumed). */
-static int t_push_within(mt_session *s, const uint8_t id[20], int ms)
+/* Take s's push events for torrent id until the one of seq arrives (the
+ * ones before it are dropped); fails after T_WAIT_MS per event. A message
+ * sent after others on the same link is taken off the wire after them, so
+ * once seq's event is here, everything sent before it has been received
+ * and counted: the marker that ends a "nothing else arrived" check. */
+static void t_wait_seq(mt_session *s, const uint8_t id[20], int64_t seq)
 {
     mt_event ev;
-    mt_error err;
-    int rc = mt_session_wait_event(s, MT_EVENT_PUSH, id, ms, &ev, &err);
-    if (rc == 0) {
+    for (;;) {
+        t_wait(s, MT_EVENT_PUSH, id, &ev);
+        int64_t got = ev.seq;
         mt_event_clear(&ev);
-        return 1;
+        if (got == seq)
+            return;
     }
-    ck_assert_msg(rc == MT_ETIMEDOUT, "%s", err.message);
-    return 0;
 }
 
 /* Poll s's stats until received reaches want and every received message
@@ -397,10 +400,11 @@ START_TEST(push_bad_messages)
     ck_assert_uint_eq(st.oversized, 1);
     ck_assert_uint_eq(st.delivered, 0);
     ck_assert_uint_eq(st.rate_limited, 0);
-    ck_assert_int_eq(t_push_within(p.b, p.id, 300), 0);
 
     /* Still connected, both ways, and a valid item still arrives (B's
-     * bucket spent 8 of 10 tokens: the oversized one cost none). */
+     * bucket spent 8 of 10 tokens: the oversized one cost none). It is
+     * also the marker that none of the bad ones became an event: events
+     * queue in order, so any such event would be taken here instead. */
     ck_assert_int_eq(mt_push_peer_count(p.a, p.id), 1);
     ck_assert_int_eq(mt_push_peer_count(p.b, p.id), 1);
     item_make(&it, p.id, 6);
@@ -435,7 +439,8 @@ START_TEST(push_duplicates)
     t_wait_settled(p.b, 2, &st);
     ck_assert_uint_eq(st.delivered, 1);
     ck_assert_uint_eq(st.duplicate, 1);
-    ck_assert_int_eq(t_push_within(p.b, p.id, 300), 0);
+    /* No second event for it: checked below, where the next event taken
+     * must be seq 6's (events queue in order). */
 
     /* An older seq of the same target counts as a duplicate too. */
     item_make(&it, p.id, 4);
@@ -446,7 +451,7 @@ START_TEST(push_duplicates)
     item_make(&it, p.id, 6);
     item_push(p.a, p.id, &it, NULL, NULL);
     t_wait(p.b, MT_EVENT_PUSH, p.id, &ev);
-    t_assert_item(&ev, &it, p.id, p.a_ep);
+    t_assert_item(&ev, &it, p.id, p.a_ep); /* not seq 5 or 4 again */
 
     /* B forwards it except to where it came from: nobody to send to. */
     ck_assert_int_eq(mt_push_send(p.b, p.id, ev.pubkey, ev.salt, ev.salt_len, ev.seq, ev.data, ev.data_len,
@@ -462,9 +467,18 @@ START_TEST(push_duplicates)
     t_wait_settled(p.a, 1, &st);
     ck_assert_uint_eq(st.duplicate, 1);
     ck_assert_uint_eq(st.delivered, 0);
-    ck_assert_int_eq(t_push_within(p.a, p.id, 300), 0);
     mt_push_get_stats(p.b, &st);
     ck_assert_uint_eq(st.sent, 1);
+    /* And no event for the echo: B sends a newer seq after it, and that
+     * must be the first event A takes (an event for the echo, had there
+     * been one, is queued before it). Waiting some time instead would pass
+     * on a machine too slow to have posted the wrong event yet. */
+    item_make(&it, p.id, 7);
+    item_push(p.b, p.id, &it, NULL, &queued);
+    ck_assert_int_eq(queued, 1);
+    t_wait(p.a, MT_EVENT_PUSH, p.id, &ev);
+    t_assert_item(&ev, &it, p.id, NULL);
+    mt_event_clear(&ev);
     pair_down(&p);
 }
 END_TEST
@@ -505,9 +519,13 @@ START_TEST(push_flood)
     mt_push_get_stats(p.a, &st);
     ck_assert_uint_eq(st.sent, FLOOD);
     mt_push_get_stats(p.b, &st);
-    while (t_push_within(p.b, p.id, 200))
-        events++;
-    ck_assert_uint_eq(events, st.delivered);
+    /* One event per delivered item, each from the flood. No more: the
+     * first event after these must be the refill probe's below. */
+    for (; events < st.delivered; events++) {
+        t_wait(p.b, MT_EVENT_PUSH, p.id, &ev);
+        ck_assert_int_le(ev.seq, FLOOD);
+        mt_event_clear(&ev);
+    }
 
     /* B still answers, its engine still posts events, A is still there. */
     t_status(p.b, p.id, &ts);
@@ -518,13 +536,31 @@ START_TEST(push_flood)
     mt_event_clear(&ev);
     ck_assert_int_eq(mt_push_peer_count(p.b, p.id), 1);
 
-    /* One token comes back every 60/peer_per_min s. */
-    t_sleep_ms(60000 / pc.peer_per_min + 500);
-    item_make(&it, p.id, FLOOD + 1);
-    item_push(p.a, p.id, &it, NULL, NULL);
-    t_wait(p.b, MT_EVENT_PUSH, p.id, &ev);
-    t_assert_item(&ev, &it, p.id, p.a_ep);
-    mt_event_clear(&ev);
+    /* One token comes back every 60/peer_per_min s: probe with a fresh
+     * item every 250 ms until one gets through (the ones before it are
+     * dropped by the empty bucket), rather than sleep a refill and hope.
+     * The first event is a probe's (so no flood item was posted late), and
+     * what got through over the whole run is still within the bucket. */
+    {
+        int64_t seq = FLOOD, end = mt_now_ms() + 60000 / pc.peer_per_min + T_WAIT_MS;
+        int rc;
+        mt_push_get_stats(p.b, &st);
+        do {
+            ck_assert_msg(mt_now_ms() < end, "no token came back in %d ms", 60000 / pc.peer_per_min + T_WAIT_MS);
+            item_make(&it, p.id, ++seq);
+            item_push(p.a, p.id, &it, NULL, NULL);
+            rc = mt_session_wait_event(p.b, MT_EVENT_PUSH, p.id, 250, &ev, &err);
+            ck_assert_msg(rc == 0 || rc == MT_ETIMEDOUT, "%s", err.message);
+        } while (rc != 0);
+        ck_assert_msg(ev.seq > FLOOD && ev.seq <= seq, "event for seq %" PRId64 " after the flood", ev.seq);
+        mt_event_clear(&ev);
+        t_wait_settled(p.b, FLOOD + (uint64_t)(seq - FLOOD), &st);
+        elapsed = mt_now_ms() - t0;
+        allowed = (uint64_t)pc.peer_burst + (uint64_t)(elapsed * pc.peer_per_min / 60000) + 1;
+        ck_assert_msg(st.delivered <= allowed, "delivered %" PRIu64 " in %" PRId64 " ms, bucket allows %" PRIu64,
+                      st.delivered, elapsed, allowed);
+        ck_assert_uint_ge(st.delivered, events + 1);
+    }
     pair_down(&p);
 }
 END_TEST
@@ -543,8 +579,12 @@ START_TEST(push_skips_plain_peers)
     int queued = -1;
     int64_t deadline;
     mt_error err;
+    mt_push_stats ps;
+    uint64_t hs0;
 
     pair_up(&p, 5, NULL);
+    mt_push_get_stats(p.a, &ps);
+    hs0 = ps.handshakes; /* B's */
     c = t_session("127.0.95.53", 0, NULL);
     t_fmt(c_dir, sizeof c_dir, "%s/c", p.dir);
     ck_assert(mkdir(c_dir, 0755) == 0);
@@ -565,7 +605,11 @@ START_TEST(push_skips_plain_peers)
         }
         t_sleep_ms(20);
     }
-    t_sleep_ms(500);  /* extended handshakes done */
+    /* Until A has acted on C's extended handshake (the one without
+     * lt_megatorrent): only then does a count of 1 say C was left out,
+     * however long C's handshake took to get there. */
+    T_WAIT_UNTIL((mt_push_get_stats(p.a, &ps), ps.handshakes > hs0), T_WAIT_MS,
+                 "A never read C's extended handshake");
     ck_assert_int_eq(mt_push_peer_count(p.a, p.id), 1);
 
     item_keys(&it);
@@ -576,23 +620,23 @@ START_TEST(push_skips_plain_peers)
     t_assert_item(&ev, &it, p.id, p.a_ep);
     mt_event_clear(&ev);
 
-    /* A second push, then give a wrongly addressed message time to kill
-     * the connection; it must not have. */
+    /* A second push: A must write it to B alone. Its sends run on A's
+     * network thread in the order asked; the status call below is answered
+     * by that thread after them, so A's sent count then is final: 2 means
+     * nothing went to C, at whatever speed (a wrongly addressed message
+     * would have been counted when written, and could kill C's link). */
     item_make(&it, p.id, 2);
     item_push(p.a, p.id, &it, NULL, &queued);
+    ck_assert_int_eq(queued, 1);
     t_wait(p.b, MT_EVENT_PUSH, p.id, &ev);
     mt_event_clear(&ev);
-    t_sleep_ms(1000);
-    t_status(c, p.id, &st);
-    ck_assert_int_gt(st.num_peers, 0);
     t_status(p.a, p.id, &st);
     ck_assert_int_ge(st.num_peers, 2);
+    mt_push_get_stats(p.a, &ps);
+    ck_assert_uint_eq(ps.sent, 2);
     ck_assert_int_eq(mt_push_peer_count(p.a, p.id), 1);
-    {
-        mt_push_stats ps;
-        mt_push_get_stats(p.a, &ps);
-        ck_assert_uint_eq(ps.sent, 2);
-    }
+    t_status(c, p.id, &st);
+    ck_assert_int_gt(st.num_peers, 0);
     mt_session_free(c);
     pair_down(&p);
 }
@@ -662,11 +706,20 @@ START_TEST(push_fanout)
         ck_assert_int_eq(queued, 1);
         t_wait_received(peer, NPEERS, (uint64_t)k + 1);
     }
-    t_sleep_ms(300); /* a second copy of any send would have landed by now */
+    /* A second copy of any send must not come. A marker to every peer,
+     * written on each link after the sends above, ends the check: once
+     * every peer has its event, every copy before it has been counted,
+     * however slow the machine (waiting a while instead would pass on one
+     * too slow to have delivered the extra copy yet). */
+    item_make(&it, p.id, ++seq);
+    item_push(p.a, p.id, &it, NULL, &queued);
+    ck_assert_int_eq(queued, NPEERS);
+    for (int i = 0; i < NPEERS; i++)
+        t_wait_seq(peer[i], p.id, seq);
     for (int i = 0; i < NPEERS; i++) {
         mt_push_stats st;
         mt_push_get_stats(peer[i], &st);
-        got[i] = st.received;
+        got[i] = st.received - 1; /* the marker */
         seen_by += got[i] > 0;
     }
     ck_assert_uint_eq(got[0] + got[1] + got[2], SENDS);
@@ -688,10 +741,16 @@ START_TEST(push_fanout)
     item_push(p.a, p.id, &it, NULL, &queued);
     ck_assert_int_eq(queued, NPEERS);
     {
-        uint64_t want = SENDS + 2 + NPEERS + NPEERS;
+        /* SENDS, the first marker's NPEERS, then 2 + NPEERS + NPEERS;
+         * a second marker ends the count, as above. */
+        uint64_t want = SENDS + NPEERS + 2 + NPEERS + NPEERS;
         t_wait_received(peer, NPEERS, want);
-        t_sleep_ms(300);
-        ck_assert_uint_eq(t_received_total(peer, NPEERS), want);
+        item_make(&it, p.id, ++seq);
+        item_push(p.a, p.id, &it, NULL, &queued);
+        ck_assert_int_eq(queued, NPEERS);
+        for (int i = 0; i < NPEERS; i++)
+            t_wait_seq(peer[i], p.id, seq);
+        ck_assert_uint_eq(t_received_total(peer, NPEERS), want + NPEERS);
     }
     ck_assert_int_eq(mt_push_send(p.a, p.id, it.pk, it.salt, it.salt_len, it.seq, it.v, it.v_len, it.sig, NULL, -1,
                                   &queued, NULL),
@@ -710,7 +769,9 @@ static void t_wait_seeding(mt_session *s, const uint8_t id[20])
     for (;;) {
         mt_torrent_status st;
         t_status(s, id, &st);
-        if (st.total_wanted > 0 && st.total_done == st.total_wanted)
+        /* The state too: libtorrent closes links to seeds as it enters it. */
+        if (st.total_wanted > 0 && st.total_done == st.total_wanted &&
+            (st.state == MT_TS_SEEDING || st.state == MT_TS_FINISHED))
             return;
         ck_assert_msg(mt_now_ms() < deadline, "not complete: %" PRId64 " of %" PRId64, st.total_done,
                       st.total_wanted);
@@ -770,8 +831,18 @@ START_TEST(push_keep_links)
             t_sleep_ms(50);
         }
     }
-    /* The marked one still has it, both ways, and a push goes through. */
-    t_sleep_ms(1000);
+    /* The marked one still has it, both ways, and pushes go through both
+     * ways. B is seeding (its own close at finishing is behind it) and
+     * wrote its last HAVE before its push below, so A has acted on "B is a
+     * seed" before it takes the push: a close, had A made one, would have
+     * come first, whatever the machine's speed. */
+    item_keys(&it);
+    item_make(&it, id1, 1);
+    item_push(b, id1, &it, NULL, &queued);
+    ck_assert_int_eq(queued, 1);
+    t_wait(a, MT_EVENT_PUSH, id1, &ev);
+    t_assert_item(&ev, &it, id1, NULL);
+    mt_event_clear(&ev);
     ck_assert_int_eq(mt_push_peer_count(a, id1), 1);
     ck_assert_int_eq(mt_push_peer_count(b, id1), 1);
     item_keys(&it);
