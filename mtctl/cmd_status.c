@@ -1,7 +1,7 @@
 /*
  * cmd_status.c - mtctl status, watch and shutdown: the daemon itself.
  */
-#define _XOPEN_SOURCE 700 /* realpath, and POSIX 2008 */
+#define _POSIX_C_SOURCE 200809L
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,7 +12,7 @@
 #include "client.h"
 #include "mtctl.h"
 
-/* ======================================================= simple commands */
+/* ================================================== status and shutdown */
 
 static int run_status(const dctx *x)
 {

@@ -2,7 +2,7 @@
  * cmd_subscribe.c - mtctl subscribe, subscriptions, unsubscribe, sync and
  * resolve: the feeds a running mtd follows, and one-off lookups.
  */
-#define _XOPEN_SOURCE 700 /* realpath, and POSIX 2008 */
+#define _POSIX_C_SOURCE 200809L
 #include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>

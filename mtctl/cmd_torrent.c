@@ -2,7 +2,7 @@
  * cmd_torrent.c - mtctl add, list, info, files, pause, resume, remove: the
  * torrents of a running mtd.
  */
-#define _XOPEN_SOURCE 700 /* realpath, and POSIX 2008 */
+#define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
