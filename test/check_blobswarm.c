@@ -81,7 +81,7 @@ static mt_session *t_session(const char *addr, int dht, const char *nodes)
     mt_session_config cfg;
     mt_session *s = NULL;
     mt_error err;
-    int64_t deadline = mt_now_ms() + 10000;
+    int64_t deadline = mt_now_ms() + T_WAIT_MS;
     t_fmt(listen, sizeof listen, "%s:0", addr);
     mt_session_config_init_loopback(&cfg, listen);
     cfg.outgoing_interfaces = addr;
@@ -137,7 +137,9 @@ static void t_seed(mt_session *s, const uint8_t *t, size_t len, const char *dir,
 /*
  * Drive a fetch to its end, pumping the sessions given (the fetcher's
  * first). connect (may be NULL): "ip:port" of a seeder to dial once the
- * pack is in. Returns the final state.
+ * pack is in; later (may be NULL): one to dial once a piece has failed its
+ * hash check (so the first seeder's pieces were tried first, however slowly
+ * it answered). Returns the final state.
  */
 static mt_blobfetch_state t_run2(mt_blobfetch *f, mt_session **ss, size_t n, const char *connect,
                                  const char *later, mt_blobfetch_progress *pr)
@@ -151,7 +153,7 @@ static mt_blobfetch_state t_run2(mt_blobfetch *f, mt_session **ss, size_t n, con
         mt_blobfetch_get_progress(f, pr);
         if (connect && !dialed && pr->has_pack)
             dialed = mt_torrent_connect_peer(ss[0], pr->pack_id, connect, NULL) == 0;
-        if (later && !dialed2 && pr->has_pack && mt_now_ms() - start > 1500)
+        if (later && !dialed2 && pr->has_pack && pr->hash_failed >= 1)
             dialed2 = mt_torrent_connect_peer(ss[0], pr->pack_id, later, NULL) == 0;
         while (mt_session_next_event(ss[0], &ev) == 1) {
             mt_blobfetch_event(f, &ev);

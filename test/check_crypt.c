@@ -43,7 +43,7 @@ static mt_session *t_session(const char *addr, int mode)
     mt_session_config cfg;
     mt_session *s = NULL;
     mt_error err;
-    int64_t deadline = mt_now_ms() + 10000;
+    int64_t deadline = mt_now_ms() + T_WAIT_MS;
     t_fmt(listen, sizeof listen, "%s:0", addr);
     mt_session_config_init_loopback(&cfg, listen);
     cfg.outgoing_interfaces = addr;

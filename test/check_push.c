@@ -48,7 +48,7 @@ static mt_session *t_session(const char *addr, int push, const mt_push_config *p
     mt_session_config cfg;
     mt_session *s = NULL;
     mt_error err;
-    int64_t deadline = mt_now_ms() + 10000;
+    int64_t deadline = mt_now_ms() + T_WAIT_MS;
     t_fmt(listen, sizeof listen, "%s:0", addr);
     mt_session_config_init_loopback(&cfg, listen);
     cfg.outgoing_interfaces = addr;

@@ -167,7 +167,7 @@ static void t_assert_same_file(const char *a, const char *b)
 {
     size_t la = 0, lb = 0;
     uint8_t *da = t_read(a, &la), *db = NULL;
-    int64_t deadline = mt_now_ms() + 10000;
+    int64_t deadline = mt_now_ms() + T_WAIT_MS;
     ck_assert_msg(da != NULL, "cannot read %s", a);
     for (;;) {
         db = t_read(b, &lb);
@@ -193,7 +193,7 @@ static mt_session *t_session(const char *addr, int dht)
     mt_session_config cfg;
     mt_session *s = NULL;
     mt_error err;
-    int64_t deadline = mt_now_ms() + 10000;
+    int64_t deadline = mt_now_ms() + T_WAIT_MS;
     t_fmt(listen, sizeof listen, "%s:0", addr);
     mt_session_config_init_loopback(&cfg, listen);
     cfg.outgoing_interfaces = addr;
@@ -1007,7 +1007,7 @@ START_TEST(torrent_api_round_trip)
     t_wait(s, MT_EVENT_TORRENT_REMOVED, id, &ev);
     mt_event_clear(&ev);
     {
-        int64_t deadline = mt_now_ms() + 10000;
+        int64_t deadline = mt_now_ms() + T_WAIT_MS;
         for (;;) {
             int left = 0;
             for (size_t k = 0; k < NPAYLOAD; k++) {
