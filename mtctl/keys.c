@@ -48,22 +48,8 @@ int default_state_dir(char *buf, size_t cap)
 
 int make_dirs(const char *path, unsigned mode)
 {
-    char buf[4096];
-    size_t n = strlen(path);
-    if (n == 0 || n >= sizeof buf) {
-        errno = n ? ENAMETOOLONG : ENOENT;
-        return -1;
-    }
-    memcpy(buf, path, n + 1);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(buf, (mode_t)mode) != 0 && errno != EEXIST)
-            return -1;
-        *p = '/';
-    }
-    return mkdir(buf, (mode_t)mode) != 0 && errno != EEXIST ? -1 : 0;
+    /* errno stays that of the failing level, for the callers' messages. */
+    return mt_mkdir_p(path, mode, NULL) == 0 ? 0 : -1;
 }
 
 int make_parent_dirs(const char *file, unsigned mode)

@@ -215,26 +215,11 @@ static int open_session(mtd_daemon *d)
 }
 
 /* mkdir -p: every missing level gets mode 0700. */
-static int mkdir_p(const char *path)
-{
-    char buf[MTD_PATH_MAX + 16];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = 0;
-        if (mkdir(buf, 0700) != 0 && errno != EEXIST)
-            return -1;
-        *p = '/';
-    }
-    return mkdir(buf, 0700) != 0 && errno != EEXIST ? -1 : 0;
-}
-
 static int make_dirs(mtd_daemon *d)
 {
     const char *dirs[] = { d->cfg->state_dir, d->index_dir, d->seq_dir, d->cfg->download_dir };
     for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++) {
-        if (mkdir_p(dirs[i]) != 0) {
+        if (mt_mkdir_p(dirs[i], 0700, NULL) != 0) {
             log_error("cannot create %s: %s", dirs[i], strerror(errno));
             return -1;
         }

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "mt_util.h"
 #include "mtd.h"
 #include "mtd_config.h"
 
@@ -236,28 +237,13 @@ static int apply_cli(const cli *c, mtd_config *cfg)
  * a directory we can use. */
 static int make_dirs(const char *path)
 {
-    char buf[MTD_PATH_MAX];
     struct stat st;
-    size_t n = strlen(path);
-    char *p;
-    if (n == 0 || n >= sizeof buf) {
+    if (strlen(path) >= MTD_PATH_MAX) {
         errno = ENAMETOOLONG;
         return -1;
     }
-    memcpy(buf, path, n + 1);
-    for (p = buf + 1;; p++) {
-        if (*p != '/' && *p != '\0')
-            continue;
-        char saved = *p;
-        *p = '\0';
-        /* An existing level may still fail (EROFS, EACCES): fine if it is
-         * a directory. */
-        if (mkdir(buf, 0700) != 0 && errno != EEXIST && (stat(buf, &st) != 0 || !S_ISDIR(st.st_mode)))
-            return -1;
-        *p = saved;
-        if (!saved)
-            break;
-    }
+    if (mt_mkdir_p(path, 0700, NULL) != 0)
+        return -1;
     if (stat(path, &st) != 0)
         return -1;
     if (!S_ISDIR(st.st_mode)) {

@@ -7,6 +7,7 @@
  * found through $MT_VECTORS.
  */
 #define _GNU_SOURCE /* asprintf */
+#include <errno.h>
 #include <sodium.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -17,6 +18,7 @@
 #include "mt_json.h"
 #include "mt_manifest.h"
 #include "mt_seq.h"
+#include "mt_util.h"
 #include "testutil.h"
 
 #define SEED00_PK "03a107bff3ce10be1d70dd18e74bc09967e4d6309ba50d5f1ddc8664125531b8"
@@ -957,6 +959,32 @@ START_TEST(filename_sanitize)
 }
 END_TEST
 
+/* mt_mkdir_p: every level made with the mode, existing ones fine, a file
+ * in the way refused with its name and errno. */
+START_TEST(util_mkdir_p)
+{
+    char path[512], file[512];
+    struct stat st;
+    mt_error err;
+    snprintf(path, sizeof path, "%s/a/b/c", tmpdir);
+    ck_assert_int_eq(mt_mkdir_p(path, 0700, &err), 0);
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert(S_ISDIR(st.st_mode));
+    ck_assert_int_eq(st.st_mode & 0777, 0700);
+    ck_assert_int_eq(mt_mkdir_p(path, 0700, &err), 0); /* again: nothing to do */
+    snprintf(file, sizeof file, "%s/a/f", tmpdir);
+    ck_assert_int_eq(mt_file_write_atomic(file, "x", 1, 0600, 1, &err), 0);
+    snprintf(path, sizeof path, "%s/a/f/g", tmpdir);
+    errno = 0;
+    ck_assert_int_eq(mt_mkdir_p(path, 0700, &err), MT_EIO);
+    ck_assert_int_eq(errno, ENOTDIR);
+    ck_assert_ptr_nonnull(strstr(err.message, "/a/f"));
+    ck_assert_int_eq(mt_mkdir_p(file, 0700, &err), MT_EIO); /* a file is not a directory */
+    ck_assert_int_eq(mt_mkdir_p("", 0700, &err), MT_EINVAL);
+    ck_assert_int_eq(mt_mkdir_p(NULL, 0700, &err), MT_EINVAL);
+}
+END_TEST
+
 static Suite *manifest_suite(void)
 {
     Suite *s = suite_create("manifest");
@@ -968,6 +996,7 @@ static Suite *manifest_suite(void)
     tcase_add_test(tc, identity_transport_and_attestation);
     tcase_add_test(tc, seq_rules);
     tcase_add_test(tc, seq_concurrent_processes);
+    tcase_add_test(tc, util_mkdir_p);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("manifest");

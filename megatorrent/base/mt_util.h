@@ -34,6 +34,14 @@ int64_t mt_now_ms(void);
 int64_t mt_wall_ms(void);
 
 /*
+ * mkdir -p: make path and every missing parent with mode (existing levels
+ * are fine, also where mkdir itself fails on them, e.g. EACCES on "/home",
+ * as long as they are directories). 0; MT_EINVAL for an empty path or one
+ * of 4096 bytes or more; MT_EIO with errno kept and err naming the level.
+ */
+int mt_mkdir_p(const char *path, unsigned mode, mt_error *err);
+
+/*
  * Write a file atomically: temp file in the same directory (created with
  * mode), fsync, rename (or link when overwrite is 0, so an existing file is
  * never clobbered: MT_EEXIST), then fsync the directory. On any error the

@@ -242,3 +242,47 @@ int mt_filename_sanitize(const char *name, char *out, size_t cap)
     }
     return MT_OK;
 }
+
+/* One level: made now, or already a directory. */
+static int mkdir_level(const char *dir, unsigned mode)
+{
+    struct stat st;
+    int saved;
+    if (mkdir(dir, (mode_t)mode) == 0)
+        return 0;
+    saved = errno;
+    if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
+        return 0;
+    errno = saved == EEXIST ? ENOTDIR : saved;
+    return -1;
+}
+
+int mt_mkdir_p(const char *path, unsigned mode, mt_error *err)
+{
+    char buf[4096];
+    size_t n = path ? strlen(path) : 0;
+    if (n == 0 || n >= sizeof buf) {
+        if (n)
+            mt_error_set(err, MT_EINVAL, "path too long (%zu bytes)", n);
+        else
+            mt_error_set(err, MT_EINVAL, "empty path");
+        errno = n ? ENAMETOOLONG : ENOENT;
+        return MT_EINVAL;
+    }
+    memcpy(buf, path, n + 1);
+    for (char *p = buf + 1;; p++) {
+        if (*p != '/' && *p != '\0')
+            continue;
+        char at = *p;
+        *p = '\0';
+        if (mkdir_level(buf, mode) != 0) {
+            int e = errno;
+            mt_error_set(err, MT_EIO, "cannot create %s: %s", buf, strerror(e));
+            errno = e;
+            return MT_EIO;
+        }
+        *p = at;
+        if (!at)
+            return MT_OK;
+    }
+}
